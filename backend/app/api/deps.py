@@ -1,0 +1,194 @@
+"""Request dependencies: the session, the caller, role guards and tenant-scoped path loaders."""
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Path, Query, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import crud
+from app.api.errors import invalid
+from app.core.config import settings
+from app.core.db import SessionMaker
+from app.core.security import decode_access_token
+from app.models import ROLE_RANK, Project, Role, Task, User
+
+reusable_oauth2 = OAuth2PasswordBearer(
+    tokenUrl=f"{settings.API_V1_STR}/login/access-token", auto_error=False
+)
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with SessionMaker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TokenDep = Annotated[str | None, Depends(reusable_oauth2)]
+
+
+def unauthorized(detail: str = "Could not validate credentials") -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated user and the login (`sid`) their access token belongs to."""
+
+    user: User
+    login_id: uuid.UUID
+
+
+async def get_caller(session: SessionDep, token: TokenDep) -> Caller:
+    if not token:
+        raise unauthorized("Not authenticated")
+    claims = decode_access_token(token)
+    if claims is None:
+        raise unauthorized()
+    user = await crud.get_active_user_of_login(
+        session=session, user_id=claims.user_id, login_id=claims.login_id
+    )
+    if user is None or user.tenant_id != claims.tenant_id:
+        raise unauthorized()
+    return Caller(user=user, login_id=claims.login_id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_current_user(caller: CallerDep) -> User:
+    return caller.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def forbidden(detail: str = "The user doesn't have enough privileges") -> HTTPException:
+    return HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=detail)
+
+
+def has_role(user: User, minimum: Role) -> bool:
+    return user.is_superuser or ROLE_RANK[Role(user.role)] >= ROLE_RANK[minimum]
+
+
+def tenant_scope(user: User) -> uuid.UUID | None:
+    """The tenant a caller's queries are confined to; None (any tenant) for a superuser."""
+    return None if user.is_superuser else user.tenant_id
+
+
+async def get_tenant_filter(
+    user: CurrentUser,
+    tenant_id: Annotated[
+        uuid.UUID | None, Query(description="Superuser: only this tenant's rows")
+    ] = None,
+) -> uuid.UUID | None:
+    """The tenant a list covers: a superuser's choice (None: all), anyone else's own only."""
+    if user.is_superuser:
+        return tenant_id
+    if tenant_id is not None and tenant_id != user.tenant_id:
+        raise invalid("tenant_id", "Tenant not found", where="query")
+    return user.tenant_id
+
+
+TenantFilter = Annotated[uuid.UUID | None, Depends(get_tenant_filter)]
+
+
+async def get_current_admin(user: CurrentUser) -> User:
+    if not has_role(user, Role.admin):
+        raise forbidden()
+    return user
+
+
+async def get_current_owner(user: CurrentUser) -> User:
+    if not has_role(user, Role.owner):
+        raise forbidden()
+    return user
+
+
+async def get_current_superuser(user: CurrentUser) -> User:
+    if not user.is_superuser:
+        raise forbidden()
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(get_current_admin)]
+CurrentOwner = Annotated[User, Depends(get_current_owner)]
+CurrentSuperuser = Annotated[User, Depends(get_current_superuser)]
+
+
+# Path loaders: a row of another tenant answers 404, exactly like a missing one. Routes
+# declare them before any role guard, so the 404 comes first.
+
+
+async def get_user_in_scope(
+    session: SessionDep, caller: CurrentUser, user_id: Annotated[uuid.UUID, Path()]
+) -> User:
+    user = await crud.get_user(session=session, tenant_id=tenant_scope(caller), user_id=user_id)
+    if user is None:
+        raise HTTPException(status_code=404, detail="User not found")
+    return user
+
+
+async def get_project_in_scope(
+    session: SessionDep, caller: CurrentUser, project_id: Annotated[uuid.UUID, Path()]
+) -> Project:
+    project = await crud.get_project(
+        session=session, tenant_id=tenant_scope(caller), project_id=project_id
+    )
+    if project is None:
+        raise HTTPException(status_code=404, detail="Project not found")
+    return project
+
+
+async def get_task_in_scope(
+    session: SessionDep, caller: CurrentUser, task_id: Annotated[uuid.UUID, Path()]
+) -> Task:
+    task = await crud.get_task(session=session, tenant_id=tenant_scope(caller), task_id=task_id)
+    if task is None:
+        raise HTTPException(status_code=404, detail="Task not found")
+    return task
+
+
+UserInScope = Annotated[User, Depends(get_user_in_scope)]
+ProjectInScope = Annotated[Project, Depends(get_project_in_scope)]
+TaskInScope = Annotated[Task, Depends(get_task_in_scope)]
+
+
+def parse_if_match(
+    if_match: Annotated[
+        str | None,
+        Header(description='The `ETag` of the last read, `W/"<version>"`; 412 when stale.'),
+    ] = None,
+) -> int | None:
+    """The version an `If-Match` header expects, or None when absent or `*`.
+
+    A value that names no version can never match: it answers 412 like a stale one.
+    """
+    if if_match is None or if_match.strip() == "*":
+        return None
+    for tag in if_match.split(","):
+        value = tag.strip().removeprefix("W/").strip('"')
+        if value.isascii() and value.isdigit() and len(value) <= 9:
+            return int(value)
+    raise stale_or_gone(0)
+
+
+IfMatch = Annotated[int | None, Depends(parse_if_match)]
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def stale_or_gone(expected_version: int | None) -> HTTPException:
+    """Why a guarded write touched no row: a stale If-Match (412), or the row vanished (404)."""
+    if expected_version is None:
+        return HTTPException(status_code=404, detail="Not found")
+    return HTTPException(status_code=412, detail="Precondition failed: the If-Match is stale")

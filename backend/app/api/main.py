@@ -1,0 +1,7 @@
+from fastapi import APIRouter
+
+from app.api.routes import login, projects, tasks, tenants, users, utils
+
+api_router = APIRouter()
+for module in (login, users, tenants, projects, tasks, utils):
+    api_router.include_router(module.router)
