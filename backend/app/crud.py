@@ -61,9 +61,7 @@ async def page(
     session: AsyncSession, statement: SelectOfScalar[T], *, skip: int, limit: int
 ) -> tuple[list[T], int]:
     """One query for the rows of a page and one for the total matching the same filters."""
-    count_statement = select(func.count()).select_from(
-        statement.order_by(None).subquery()  # type: ignore[arg-type]
-    )
+    count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
     count = (await session.exec(count_statement)).one()
     rows = (await session.exec(statement.offset(skip).limit(limit))).all()
     return list(rows), count
@@ -448,11 +446,11 @@ async def consume_password_reset_token(*, session: AsyncSession, token: str) -> 
 
 # --- Projects ----------------------------------------------------------------------------
 
-PROJECT_SORTS = {
-    "created_at": (col(Project.created_at).asc(),),
-    "-created_at": (col(Project.created_at).desc(),),
-    "name": (col(Project.name).asc(),),
-    "-name": (col(Project.name).desc(),),
+PROJECT_SORTS: dict[str, sa.UnaryExpression[Any]] = {
+    "created_at": col(Project.created_at).asc(),
+    "-created_at": col(Project.created_at).desc(),
+    "name": col(Project.name).asc(),
+    "-name": col(Project.name).desc(),
 }
 
 
@@ -474,7 +472,7 @@ async def list_projects(
     skip: int,
     limit: int,
 ) -> tuple[list[Project], int]:
-    statement = select(Project).order_by(*PROJECT_SORTS[sort], col(Project.id))
+    statement = select(Project).order_by(PROJECT_SORTS[sort], col(Project.id))
     if tenant_id is not None:
         statement = statement.where(Project.tenant_id == tenant_id)
     if q:
@@ -534,13 +532,13 @@ async def delete_versioned(
 
 # --- Tasks -------------------------------------------------------------------------------
 
-TASK_SORTS = {
-    "created_at": (col(Task.created_at).asc(),),
-    "-created_at": (col(Task.created_at).desc(),),
-    "title": (col(Task.title).asc(),),
-    "-title": (col(Task.title).desc(),),
-    "due_date": (col(Task.due_date).asc().nulls_last(),),
-    "-due_date": (col(Task.due_date).desc().nulls_last(),),
+TASK_SORTS: dict[str, sa.UnaryExpression[Any]] = {
+    "created_at": col(Task.created_at).asc(),
+    "-created_at": col(Task.created_at).desc(),
+    "title": col(Task.title).asc(),
+    "-title": col(Task.title).desc(),
+    "due_date": col(Task.due_date).asc().nulls_last(),
+    "-due_date": col(Task.due_date).desc().nulls_last(),
 }
 
 
@@ -565,7 +563,7 @@ async def list_tasks(
     skip: int,
     limit: int,
 ) -> tuple[list[Task], int]:
-    statement = select(Task).order_by(*TASK_SORTS[sort], col(Task.id))
+    statement = select(Task).order_by(TASK_SORTS[sort], col(Task.id))
     if tenant_id is not None:
         statement = statement.where(Task.tenant_id == tenant_id)
     if project_id is not None:

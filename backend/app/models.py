@@ -366,7 +366,7 @@ class Task(TaskBase, table=True):
     project_id: uuid.UUID
     title: str = Field(max_length=NAME_MAX)
     description: str | None = Field(default=None, sa_type=sa.Text)
-    status: str = Field(default=TaskStatus.todo, max_length=16)
+    status: TaskStatus = Field(default=TaskStatus.todo, sa_type=sa.String(16))
     assignee_id: uuid.UUID | None = None
     due_date: date | None = None
     created_at: datetime = timestamp_field()

@@ -92,7 +92,7 @@ async def validation_exception_handler(_: Request, exc: Exception) -> JSONRespon
 DATA_EXCEPTION_CLASS = "22"
 
 
-async def data_error_handler(request: Request, exc: Exception) -> Response:
+async def data_error_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
     sqlstate = getattr(exc.orig.__cause__, "sqlstate", None) if exc.orig else None
     if isinstance(sqlstate, str) and sqlstate.startswith(DATA_EXCEPTION_CLASS):

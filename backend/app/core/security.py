@@ -36,7 +36,8 @@ def _verify_and_update(password: str, hashed: str) -> tuple[bool, str | None]:
             # Legacy bcrypt only ever saw the first 72 bytes; bcrypt 5 raises past them.
             valid = pwd_context.verify(password.encode()[:BCRYPT_MAX_BYTES], hashed)
             return valid, pwd_context.hash(password) if valid else None
-        return pwd_context.verify_and_update(password, hashed)
+        valid, new_hash = pwd_context.verify_and_update(password, hashed)
+        return bool(valid), new_hash
     except ValueError:  # an unrecognised or malformed stored hash never matches
         return False, None
 
