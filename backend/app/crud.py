@@ -90,22 +90,18 @@ async def create_tenant(
 ) -> Tenant:
     """Add a tenant (not committed) with a unique slug derived from its name."""
     base = slugify(name)
-    taken = set(
-        (
-            await session.exec(
-                select(Tenant.slug).where(
-                    (col(Tenant.slug) == base) | col(Tenant.slug).startswith(f"{base}-")
-                )
-            )
-        ).all()
-    )
     slug = base
-    while slug in taken:
-        slug = f"{base}-{secrets.token_hex(3)}"
-    tenant = Tenant(name=name, slug=slug, plan=plan, settings=tenant_settings or {})
-    session.add(tenant)
-    await session.flush()
-    return tenant
+    while True:
+        tenant = Tenant(name=name, slug=slug, plan=plan, settings=tenant_settings or {})
+        try:
+            async with session.begin_nested():  # a clash rolls back to here, then a suffix
+                session.add(tenant)
+        except IntegrityError as exc:
+            if violated_constraint(exc) != "uq_tenant_slug":
+                raise
+            slug = f"{base}-{secrets.token_hex(3)}"
+            continue
+        return tenant
 
 
 async def get_tenant(*, session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:

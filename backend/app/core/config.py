@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     DATABASE_URL: str | None = None
     DB_POOL_SIZE: int = Field(default=10, ge=1)
     DB_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    # Off by default: a ping is one more round trip per request. After a database restart
+    # the pool is invalidated on the first failed statement.
+    DB_POOL_PRE_PING: bool = False
     DB_POOL_TIMEOUT: float = Field(default=30.0, gt=0)
     DB_CONNECT_TIMEOUT: float = Field(default=10.0, gt=0)
     DB_COMMAND_TIMEOUT: float = Field(default=30.0, gt=0)

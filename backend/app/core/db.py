@@ -12,7 +12,7 @@ def make_engine(url: str) -> AsyncEngine:
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_MAX_OVERFLOW,
         pool_timeout=settings.DB_POOL_TIMEOUT,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.DB_POOL_PRE_PING,
         connect_args={
             "timeout": settings.DB_CONNECT_TIMEOUT,
             "command_timeout": settings.DB_COMMAND_TIMEOUT,

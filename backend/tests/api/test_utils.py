@@ -28,3 +28,28 @@ async def test_test_email_is_for_superusers(client: AsyncClient, make: Factories
     )
     assert response.status_code == 201
     assert response.json() == {"message": "Test email sent"}
+
+
+async def test_ready_answers_503_when_the_database_does_not(client: AsyncClient) -> None:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from app.api.deps import get_session
+    from app.main import app
+
+    # A port nothing listens on: the connection is refused at once.
+    dead = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+
+    async def unreachable_session() -> AsyncIterator[AsyncSession]:
+        async with AsyncSession(dead) as session:
+            yield session
+
+    app.dependency_overrides[get_session] = unreachable_session
+    try:
+        response = await client.get(f"{API}/utils/ready/")
+    finally:
+        await dead.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Database unavailable"}
