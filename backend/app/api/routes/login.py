@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from app import crud, emails
 from app.api.deps import CallerDep, CurrentSuperuser, CurrentUser, SessionDep, unauthorized
-from app.api.errors import responses
+from app.api.errors import StrictJSONRoute, responses
 from app.core.config import settings
 from app.core.security import (
     create_access_token,
@@ -16,7 +16,7 @@ from app.core.security import (
 )
 from app.models import Login, Message, NewPassword, RefreshRequest, Token, User, UserPublic
 
-router = APIRouter(tags=["login"])
+router = APIRouter(tags=["login"], route_class=StrictJSONRoute)
 
 INCORRECT_LOGIN = "Incorrect email or password"
 RECOVERY_MESSAGE = "If that email is registered, a password recovery email is on its way"

@@ -8,11 +8,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import emails
 from app.api.deps import CurrentSuperuser, SessionDep
-from app.api.errors import responses
+from app.api.errors import StrictJSONRoute, responses
 from app.core.config import settings
 from app.models import Message
 
-router = APIRouter(prefix="/utils", tags=["utils"])
+router = APIRouter(prefix="/utils", tags=["utils"], route_class=StrictJSONRoute)
 
 
 @router.get("/health-check/")
