@@ -13,12 +13,29 @@ if ! database_configured; then
   trap 'stop_embedded_postgres; rm -rf "$scratch"' EXIT
 fi
 
+failed=()
+
+echo "==> lint"
+bash scripts/lint.sh || failed+=("lint")
+
 echo "==> pytest"
 status=0
 "$VENV_BIN/pytest" --cov --cov-report=term "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: that is a failure" >&2
-  exit 1
+  failed+=("pytest (no tests)")
 elif [ "$status" -ne 0 ]; then
-  exit "$status"
+  failed+=("pytest")
 fi
+
+echo "==> TypeScript client: drift check"
+bash scripts/generate-client.sh --check || failed+=("client drift")
+
+echo "==> TypeScript client: contract test against the live service"
+bash scripts/contract-test.sh || failed+=("contract test")
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  echo "FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "All checks passed"

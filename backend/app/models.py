@@ -3,10 +3,10 @@
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, EmailStr, model_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, model_validator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -128,6 +128,8 @@ class Tenant(TenantBase, table=True):
 
 
 class TenantPublic(TenantBase):
+    # Every field is in every response: mark them required in the OpenAPI schema.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # type: ignore[assignment]
     id: uuid.UUID
     slug: str
     plan: Plan
@@ -197,6 +199,8 @@ class User(UserBase, table=True):
 
 
 class UserPublic(UserBase):
+    # Every field is in every response: mark them required in the OpenAPI schema.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # type: ignore[assignment]
     id: uuid.UUID
     role: Role
     is_active: bool
@@ -255,8 +259,10 @@ class LoginThrottle(SQLModel, table=True):
 
 
 class Token(SQLModel):
+    # Every field is in every response: mark them required in the OpenAPI schema.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # type: ignore[assignment]
     access_token: str
-    token_type: str = "bearer"
+    token_type: Literal["bearer"] = "bearer"
     refresh_token: str
     expires_in: int
 
@@ -306,6 +312,8 @@ class Project(ProjectBase, table=True):
 
 
 class ProjectPublic(ProjectBase):
+    # Every field is in every response: mark them required in the OpenAPI schema.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # type: ignore[assignment]
     id: uuid.UUID
     tenant_id: uuid.UUID
     created_at: datetime
@@ -375,6 +383,8 @@ class Task(TaskBase, table=True):
 
 
 class TaskPublic(TaskBase):
+    # Every field is in every response: mark them required in the OpenAPI schema.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # type: ignore[assignment]
     id: uuid.UUID
     tenant_id: uuid.UUID
     project_id: uuid.UUID

@@ -112,7 +112,7 @@ export type ProjectPublic = {
     /**
      * Description
      */
-    description?: string | null;
+    description: string | null;
     /**
      * Id
      */
@@ -216,16 +216,16 @@ export type TaskPublic = {
     /**
      * Description
      */
-    description?: string | null;
-    status?: TaskStatus;
+    description: string | null;
+    status: TaskStatus;
     /**
      * Assignee Id
      */
-    assignee_id?: string | null;
+    assignee_id: string | null;
     /**
      * Due Date
      */
-    due_date?: string | null;
+    due_date: string | null;
     /**
      * Id
      */
@@ -414,7 +414,7 @@ export type Token = {
     /**
      * Token Type
      */
-    token_type?: string;
+    token_type: 'bearer';
     /**
      * Refresh Token
      */
@@ -477,7 +477,7 @@ export type UserPublic = {
     /**
      * Full Name
      */
-    full_name?: string | null;
+    full_name: string | null;
     /**
      * Id
      */
@@ -1986,8 +1986,10 @@ export type UtilsReadyErrors = {
     /**
      * The database does not answer
      */
-    503: unknown;
+    503: ErrorDetail;
 };
+
+export type UtilsReadyError = UtilsReadyErrors[keyof UtilsReadyErrors];
 
 export type UtilsReadyResponses = {
     /**

@@ -10,7 +10,7 @@ from app import emails
 from app.api.deps import CurrentSuperuser, SessionDep
 from app.api.errors import StrictJSONRoute, responses
 from app.core.config import settings
-from app.models import Message
+from app.models import ErrorDetail, Message
 
 router = APIRouter(prefix="/utils", tags=["utils"], route_class=StrictJSONRoute)
 
@@ -21,7 +21,10 @@ async def health_check() -> bool:
     return True
 
 
-@router.get("/ready/", responses={503: {"description": "The database does not answer"}})
+@router.get(
+    "/ready/",
+    responses={503: {"model": ErrorDetail, "description": "The database does not answer"}},
+)
 async def ready(session: SessionDep) -> bool:
     """The service can reach its database within a short timeout."""
     try:
