@@ -491,9 +491,13 @@ async def update_versioned(
     """Apply `data` and bump `version` in one UPDATE, guarded by the version when given.
 
     None means the guard failed: someone else changed the row first. An IntegrityError
-    (e.g. a duplicate name) propagates after the rollback.
+    (e.g. a duplicate name) propagates after the rollback. An empty `data` writes nothing,
+    so it bumps nothing: it only checks the version.
     """
     model: Any = type(row)
+    if not data:
+        current: int = row.version  # type: ignore[attr-defined]
+        return row if expected_version in (None, current) else None
     statement = (
         sa.update(model)
         .where(model.id == row.id, model.tenant_id == row.tenant_id)  # type: ignore[attr-defined]
@@ -503,8 +507,8 @@ async def update_versioned(
     if expected_version is not None:
         statement = statement.where(model.version == expected_version)
     try:
-        result = await session.scalars(statement, execution_options={"populate_existing": True})
-        updated: T | None = result.one_or_none()
+        result = await session.exec(statement, execution_options={"populate_existing": True})
+        updated: T | None = result.scalars().one_or_none()
         await session.commit()
     except IntegrityError:
         await session.rollback()
@@ -559,6 +563,27 @@ async def list_tasks(
     skip: int,
     limit: int,
 ) -> tuple[list[Task], int]:
+    statement = tasks_statement(
+        tenant_id=tenant_id,
+        project_id=project_id,
+        status=status,
+        assignee_id=assignee_id,
+        q=q,
+        sort=sort,
+    )
+    return await page(session, statement, skip=skip, limit=limit)
+
+
+def tasks_statement(
+    *,
+    tenant_id: uuid.UUID | None,
+    project_id: uuid.UUID | None,
+    status: TaskStatus | None,
+    assignee_id: uuid.UUID | None,
+    q: str | None,
+    sort: str,
+) -> SelectOfScalar[Task]:
+    """The filtered, sorted task list before paging (tests EXPLAIN it)."""
     statement = select(Task).order_by(TASK_SORTS[sort], col(Task.id))
     if tenant_id is not None:
         statement = statement.where(Task.tenant_id == tenant_id)
@@ -570,7 +595,7 @@ async def list_tasks(
         statement = statement.where(Task.assignee_id == assignee_id)
     if q:
         statement = statement.where(contains(Task.title, q))
-    return await page(session, statement, skip=skip, limit=limit)
+    return statement
 
 
 async def is_active_user_of_tenant(

@@ -365,7 +365,14 @@ class Task(TaskBase, table=True):
         ),
         one_of("status", TaskStatus, "status"),
         sa.Index("ix_task_tenant_id_created_at", "tenant_id", "created_at"),
-        sa.Index("ix_task_tenant_id_project_id_status", "tenant_id", "project_id", "status"),
+        # Serves the board view: one project's tasks of one status, newest first.
+        sa.Index(
+            "ix_task_tenant_id_project_id_status_created_at",
+            "tenant_id",
+            "project_id",
+            "status",
+            "created_at",
+        ),
         sa.Index("ix_task_tenant_id_assignee_id", "tenant_id", "assignee_id"),
     )
 

@@ -137,7 +137,7 @@ async def client(session: AsyncSession) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 async def committed_client(engine: AsyncEngine) -> AsyncIterator[AsyncClient]:
     """The app with its real sessions (for concurrency tests). Data it commits stays:
-    tests using it create their own tenants and clean up with `factories.purge`."""
+    tests using it create their own tenants and delete them at the end."""
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
 

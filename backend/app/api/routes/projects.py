@@ -33,7 +33,10 @@ ProjectSort = Literal["created_at", "-created_at", "name", "-name"]
 async def read_projects(
     session: SessionDep,
     tenant_id: TenantFilter,
-    q: Annotated[str | None, Query(max_length=NAME_MAX, description="Part of the name")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=NAME_MAX, pattern=r"^[^\x00]*$", description="Part of the name"),
+    ] = None,
     sort: ProjectSort = "-created_at",
     skip: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,

@@ -60,7 +60,10 @@ async def read_tasks(
     assignee_id: Annotated[
         uuid.UUID | Literal["me"] | None, Query(description="A user id, or `me` for the caller")
     ] = None,
-    q: Annotated[str | None, Query(max_length=NAME_MAX, description="Part of the title")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=NAME_MAX, pattern=r"^[^\x00]*$", description="Part of the title"),
+    ] = None,
     sort: TaskSort = "-created_at",
     skip: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
