@@ -226,17 +226,25 @@ async def create_tenant_with_owner(
 
 
 async def update_user(*, session: AsyncSession, user: User, data: dict[str, Any]) -> User | None:
-    """Apply changes; None when the new email is taken."""
+    """Apply changes; None when the new email is taken.
+
+    Deactivating a user also revokes their logins, so reactivation does not revive old tokens.
+    """
     user.sqlmodel_update(data)
     session.add(user)
+    if data.get("is_active") is False:
+        await revoke_user_logins(session=session, user_id=user.id)
     return user if await commit_or_conflict(session, "uq_user_email") else None
 
 
 async def set_password(*, session: AsyncSession, user: User, hashed_password: str) -> None:
-    """Store a new password hash and revoke every login of the user."""
+    """Store a new password hash; revoke every login and any pending reset token."""
     user.hashed_password = hashed_password
     session.add(user)
     await revoke_user_logins(session=session, user_id=user.id)
+    await session.exec(
+        sa.delete(PasswordResetToken).where(col(PasswordResetToken.user_id) == user.id)
+    )
     await session.commit()
 
 
@@ -250,7 +258,16 @@ async def store_rehashed_password(
 
 
 async def delete_user(*, session: AsyncSession, user: User) -> None:
-    """Delete a user; their tasks become unassigned (ON DELETE SET NULL (assignee_id))."""
+    """Delete a user; their tasks become unassigned.
+
+    The foreign key's ON DELETE SET NULL (assignee_id) would do it too, but silently:
+    unassigning here first bumps each task's version, so stale `If-Match` writes fail.
+    """
+    await session.exec(
+        sa.update(Task)
+        .where(col(Task.tenant_id) == user.tenant_id, col(Task.assignee_id) == user.id)
+        .values(assignee_id=None, version=col(Task.version) + 1, updated_at=utc_now())
+    )
     await session.delete(user)
     await session.commit()
 

@@ -747,3 +747,46 @@ async def test_throttling_ends_with_the_window(
         row = await session.get(LoginThrottle, "ip:10.4.0.1")
         assert row is not None
         assert row.failures == 1
+
+
+async def test_a_password_change_cancels_a_pending_reset_token(
+    client: AsyncClient, make: Factories, outbox: Outbox
+) -> None:
+    owner = await make.signup()
+    await recover(client, owner.email)
+    token = outbox.reset_token()
+    fresh = (await login(client, owner.email)).json()
+    response = await client.patch(
+        f"{API}/users/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=bearer(fresh["access_token"]),
+    )
+    assert response.status_code == 200, response.text
+    response = await reset(client, token, "an attacker's password")
+    assert response.status_code == 400
+    assert response.json() == INVALID_TOKEN
+    assert (await login(client, owner.email, NEW_PASSWORD)).status_code == 200
+
+
+async def test_password_recovery_with_a_nul_answers_the_same(
+    client: AsyncClient, outbox: Outbox
+) -> None:
+    response = await recover(client, "a%00b@example.com")
+    assert response.status_code == 200
+    assert response.json() == RECOVERY
+    assert outbox.sent == []
+
+
+async def test_reactivating_a_user_does_not_revive_their_old_tokens(
+    client: AsyncClient, make: Factories
+) -> None:
+    owner = await make.signup()
+    member = await make.user(owner)
+    for is_active in (False, True):
+        response = await client.patch(
+            f"{API}/users/{member.id}", json={"is_active": is_active}, headers=owner.headers
+        )
+        assert response.status_code == 200, response.text
+    assert_unauthorized(await whoami(client, member.access_token))
+    assert_unauthorized(await refresh(client, member.refresh_token))
+    assert (await login(client, member.email)).status_code == 200

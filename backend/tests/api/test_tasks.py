@@ -700,3 +700,24 @@ async def test_fields_the_service_owns_cannot_be_set_through_the_body(
     changed = response.json()
     assert (changed["id"], changed["tenant_id"], changed["version"]) == (task["id"], a.tenant_id, 2)
     assert (await list_tasks(client, b))["count"] == 0
+
+
+async def test_deleting_the_assignee_bumps_the_version_of_their_tasks(
+    client: AsyncClient, make: Factories
+) -> None:
+    owner = await make.signup()
+    member = await make.user(owner)
+    project = await make.project(owner)
+    task = await make.task(owner, project["id"], assignee_id=member.id)
+    response = await client.delete(f"{API}/users/{member.id}", headers=owner.headers)
+    assert response.status_code == 204
+    response = await client.get(f"{API}/tasks/{task['id']}", headers=owner.headers)
+    assert response.json()["assignee_id"] is None
+    assert response.json()["version"] == task["version"] + 1
+    assert response.headers["ETag"] == f'W/"{task["version"] + 1}"'
+    stale = await client.patch(
+        f"{API}/tasks/{task['id']}",
+        json={"title": "stale write"},
+        headers={**owner.headers, "If-Match": f'W/"{task["version"]}"'},
+    )
+    assert stale.status_code == 412

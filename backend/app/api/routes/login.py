@@ -114,7 +114,8 @@ async def recover_password(
     email: str, session: SessionDep, background_tasks: BackgroundTasks
 ) -> Message:
     """Email a single-use password reset link; the answer is the same whether or not the email exists."""
-    user = await crud.get_user_by_email(session=session, email=email)
+    # A NUL can be in no stored email (PostgreSQL would refuse to compare it): same answer.
+    user = None if "\x00" in email else await crud.get_user_by_email(session=session, email=email)
     if user is not None and user.is_active:
         token = await crud.create_password_reset_token(session=session, user_id=user.id)
         data = emails.reset_password_email(email_to=user.email, token=token)
