@@ -1,16 +1,24 @@
 """Small async factories. They go through the HTTP API, except for what the API cannot
 make (a superuser), so the tests exercise the same paths as clients do."""
 
+import math
 import secrets
+import time
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from httpx import AsyncClient
+from passlib.context import CryptContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import crud
+from app import crud, models
 from app.core.config import settings
-from app.models import UserCreate
+from app.models import LoginThrottle, UserCreate
 
 API = settings.API_V1_STR
 PASSWORD = "correct horse battery"
@@ -134,3 +142,41 @@ class Factories:
         response = await self.client.post(f"{API}/tasks/", json=body, headers=by.headers)
         assert response.status_code == 201, response.text
         return dict(response.json())
+
+
+async def purge(
+    engine: AsyncEngine, tenant_ids: Iterable[str | uuid.UUID], emails: Iterable[str]
+) -> None:
+    """Remove what a test on `committed_client` made: its tenants (rows cascade) and the
+    throttle keys of its emails."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.delete(models.Tenant).where(
+                col(models.Tenant.id).in_([uuid.UUID(str(t)) for t in tenant_ids])
+            )
+        )
+        await connection.execute(
+            sa.delete(LoginThrottle).where(
+                col(LoginThrottle.key).in_([f"email:{email}" for email in emails])
+            )
+        )
+
+
+def slow_context(seconds: float) -> CryptContext:
+    """argon2id at OWASP's memory minimum, its time cost raised until one hash takes about
+    `seconds` here: for tests that need hashing to take measurable time."""
+
+    def context(time_cost: int) -> CryptContext:
+        return CryptContext(
+            schemes=["argon2", "bcrypt"],
+            deprecated="auto",
+            argon2__type="ID",
+            argon2__memory_cost=19_456,
+            argon2__time_cost=time_cost,
+            argon2__parallelism=1,
+        )
+
+    start = time.perf_counter()
+    context(2).hash("calibration")
+    per_pass = (time.perf_counter() - start) / 2
+    return context(max(2, math.ceil(seconds / per_pass)))

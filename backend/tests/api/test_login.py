@@ -1,6 +1,5 @@
 """Authentication: sign-in, tokens (access, refresh, logout), password recovery, throttling."""
 
-import math
 import re
 import time
 import uuid
@@ -13,7 +12,6 @@ import jwt
 import pytest
 import sqlalchemy as sa
 from httpx import ASGITransport, AsyncClient, Response
-from passlib.context import CryptContext
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,7 +22,7 @@ from app.core.security import create_access_token, hash_token
 from app.main import app
 from app.models import LoginThrottle, PasswordResetToken, RefreshToken, utc_now
 from tests.conftest import API
-from tests.factories import PASSWORD, Actor, Factories, bearer, unique_email
+from tests.factories import PASSWORD, Actor, Factories, bearer, slow_context, unique_email
 
 INCORRECT = {"detail": "Incorrect email or password"}
 INACTIVE = {"detail": "Inactive user"}
@@ -122,24 +120,6 @@ async def test_wrong_password_and_unknown_email_answer_alike(
     assert wrong_password.status_code == unknown_email.status_code == 400
     assert wrong_password.json() == unknown_email.json() == INCORRECT
     assert wrong_password.headers.get("WWW-Authenticate") is None
-
-
-def slow_context(seconds: float) -> CryptContext:
-    """argon2id whose time cost is raised until one hash takes about `seconds`."""
-
-    def context(time_cost: int) -> CryptContext:
-        return CryptContext(
-            schemes=["argon2"],
-            argon2__type="ID",
-            argon2__memory_cost=19_456,
-            argon2__time_cost=time_cost,
-            argon2__parallelism=1,
-        )
-
-    start = time.perf_counter()
-    context(2).hash("calibration")
-    per_pass = (time.perf_counter() - start) / 2
-    return context(max(2, math.ceil(seconds / per_pass)))
 
 
 async def test_unknown_email_takes_as_long_as_a_wrong_password(

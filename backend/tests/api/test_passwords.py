@@ -2,7 +2,6 @@
 loop, and no password or hash ever leaving the service."""
 
 import asyncio
-import math
 import time
 import uuid
 from typing import Any
@@ -11,16 +10,15 @@ import bcrypt
 import pytest
 import sqlalchemy as sa
 from httpx import AsyncClient, Response
-from passlib.context import CryptContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core import security
 from app.main import app
-from app.models import LoginThrottle, Tenant, User
+from app.models import Tenant, User
 from tests.conftest import API
-from tests.factories import PASSWORD, Factories, unique_email
+from tests.factories import PASSWORD, Factories, purge, slow_context, unique_email
 
 U4 = "\U0001d518"  # MATHEMATICAL FRAKTUR CAPITAL U: four bytes of UTF-8
 WIDE = U4 * 128  # 128 characters, 512 bytes
@@ -162,29 +160,10 @@ LOGINS = 6
 PROBE_INTERVAL = 0.005
 
 
-def slow_context() -> CryptContext:
-    """argon2id at OWASP's memory minimum, its time cost raised until one hash is slow."""
-
-    def context(time_cost: int) -> CryptContext:
-        return CryptContext(
-            schemes=["argon2", "bcrypt"],
-            deprecated="auto",
-            argon2__type="ID",
-            argon2__memory_cost=19_456,
-            argon2__time_cost=time_cost,
-            argon2__parallelism=1,
-        )
-
-    start = time.perf_counter()
-    context(2).hash("calibration")
-    per_pass = (time.perf_counter() - start) / 2
-    return context(max(2, math.ceil(SLOW_HASH_SECONDS / per_pass)))
-
-
 async def test_logins_do_not_block_the_event_loop(
     committed_client: AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    context = slow_context()
+    context = slow_context(SLOW_HASH_SECONDS)
     monkeypatch.setattr(security, "pwd_context", context)
     emails = [unique_email("loop") for _ in range(LOGINS)]
     tenant_ids: list[uuid.UUID] = []
@@ -229,13 +208,7 @@ async def test_logins_do_not_block_the_event_loop(
         assert len(stalls) >= 5
         assert max(stalls) < MAX_STALL_SECONDS, sorted(stalls)[-3:]
     finally:
-        async with engine.begin() as connection:
-            await connection.execute(sa.delete(Tenant).where(col(Tenant.id).in_(tenant_ids)))
-            await connection.execute(
-                sa.delete(LoginThrottle).where(
-                    col(LoginThrottle.key).in_([f"email:{email}" for email in emails])
-                )
-            )
+        await purge(engine, tenant_ids, emails)
 
 
 # --- No password or hash ever leaves the service -------------------------------------------

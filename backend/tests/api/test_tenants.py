@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models import LoginThrottle, Project, Task, Tenant, User
+from app.models import Project, Task, Tenant, User
 from tests.conftest import API
-from tests.factories import PASSWORD, Actor, Factories, unique_email
+from tests.factories import PASSWORD, Actor, Factories, purge, unique_email
 
 TENANT_FIELDS = {"id", "name", "slug", "plan", "settings", "created_at"}
 NOT_FOUND = {"detail": "Tenant not found"}
@@ -424,19 +424,6 @@ async def test_superuser_routes_need_a_token(client: AsyncClient) -> None:
 
 
 # --- Concurrency (committed data) ------------------------------------------------------------
-
-
-async def purge(engine: AsyncEngine, tenant_ids: list[str], emails: list[str]) -> None:
-    """Remove what a committed test made: its tenants (rows cascade) and throttle keys."""
-    async with engine.begin() as connection:
-        await connection.execute(
-            sa.delete(Tenant).where(col(Tenant.id).in_([uuid.UUID(t) for t in tenant_ids]))
-        )
-        await connection.execute(
-            sa.delete(LoginThrottle).where(
-                col(LoginThrottle.key).in_([f"email:{email}" for email in emails])
-            )
-        )
 
 
 async def test_concurrent_signups_with_one_tenant_name_get_distinct_slugs(

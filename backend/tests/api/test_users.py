@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.models import LoginThrottle, Tenant, User
+from app.models import Tenant, User
 from tests.conftest import API
-from tests.factories import PASSWORD, Actor, Factories, unique_email
+from tests.factories import PASSWORD, Actor, Factories, purge, unique_email
 
 USER_FIELDS = {
     "id",
@@ -645,19 +645,6 @@ async def bearer_of(http: AsyncClient, email: str) -> dict[str, str]:
     response = await login(http, email)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-async def purge(engine: AsyncEngine, tenant_ids: set[str], emails: list[str]) -> None:
-    """Remove what a committed test made: its tenants (rows cascade) and throttle keys."""
-    async with engine.begin() as connection:
-        await connection.execute(
-            sa.delete(Tenant).where(col(Tenant.id).in_([uuid.UUID(t) for t in tenant_ids]))
-        )
-        await connection.execute(
-            sa.delete(LoginThrottle).where(
-                col(LoginThrottle.key).in_([f"email:{email}" for email in emails])
-            )
-        )
 
 
 async def test_two_owners_demoting_each_other_at_once_leave_one(
