@@ -60,11 +60,16 @@ async def commit_or_conflict(session: AsyncSession, *constraints: str) -> bool:
 async def page(
     session: AsyncSession, statement: SelectOfScalar[T], *, skip: int, limit: int
 ) -> tuple[list[T], int]:
-    """One query for the rows of a page and one for the total matching the same filters."""
+    """The rows of a page and the total matching the same filters.
+
+    One query for the page; a second counts only when the page cannot tell the total (it
+    is full, or empty past the start): a short page ends the list, so it knows its count.
+    """
+    rows = list((await session.exec(statement.offset(skip).limit(limit))).all())
+    if len(rows) < limit and (rows or skip == 0):
+        return rows, skip + len(rows)
     count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
-    count = (await session.exec(count_statement)).one()
-    rows = (await session.exec(statement.offset(skip).limit(limit))).all()
-    return list(rows), count
+    return rows, (await session.exec(count_statement)).one()
 
 
 def contains(column: Any, text: str) -> Any:

@@ -501,6 +501,36 @@ async def test_a_list_costs_the_same_few_queries_whatever_the_page_size(
     assert len(large) == 3, large
 
 
+async def test_a_short_page_knows_its_count_without_a_count_query(
+    client: AsyncClient, make: Factories
+) -> None:
+    owner = await make.signup()
+    project = await make.project(owner)
+    for i in range(5):
+        await make.task(owner, project["id"], title=f"t{i}")
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        if "count(" in args[2]:
+            statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        cases = [
+            ({"limit": 10}, 5, 5, False),  # one short page: the whole list
+            ({"skip": 3, "limit": 10}, 2, 5, False),  # the short last page
+            ({"limit": 5}, 5, 5, True),  # a full page may have more behind it
+            ({"skip": 10, "limit": 10}, 0, 5, True),  # past the end: only a count tells
+        ]
+        for params, rows, total, counted in cases:
+            statements.clear()
+            page = await list_tasks(client, owner, **params)
+            assert (len(page["data"]), page["count"]) == (rows, total), params
+            assert bool(statements) is counted, params
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
 # --- Versions and If-Match -----------------------------------------------------------------
 
 
