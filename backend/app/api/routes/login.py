@@ -34,8 +34,9 @@ RECOVERY_MESSAGE = "If that email is registered, a password recovery email is on
 class LoginForm(BaseModel):
     """OAuth2 password form: `username` is the email."""
 
-    username: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
+    # Generous bounds: a longer value is a wrong login (400), not malformed input.
+    username: str = Field(max_length=4096)
+    password: str = Field(max_length=4096)
     grant_type: str | None = Field(default=None, pattern="^password$")
     scope: str = ""
     client_id: str | None = None
