@@ -234,11 +234,14 @@ async def update_user(*, session: AsyncSession, user: User, data: dict[str, Any]
     """Apply changes; None when the new email is taken.
 
     Deactivating a user also revokes their logins, so reactivation does not revive old tokens.
+    The revocation runs before the changes are applied: run after, its autoflush would raise
+    a duplicate email outside `commit_or_conflict` (a 500, not a 409). On a conflict the
+    rollback undoes the revocation too.
     """
-    user.sqlmodel_update(data)
-    session.add(user)
     if data.get("is_active") is False:
         await revoke_user_logins(session=session, user_id=user.id)
+    user.sqlmodel_update(data)
+    session.add(user)
     return user if await commit_or_conflict(session, "uq_user_email") else None
 
 

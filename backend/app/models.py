@@ -63,9 +63,23 @@ DESCRIPTION_MAX = 10_000
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 
 
+def _document_null_only_where_allowed(schema: dict[str, Any], cls: type[Any]) -> None:
+    """In the OpenAPI schema, keep `null` only for the fields a PATCH may empty."""
+    for name, prop in schema.get("properties", {}).items():
+        if name in cls.nullable_fields or "anyOf" not in prop:
+            continue
+        kept = [option for option in prop.pop("anyOf") if option != {"type": "null"}]
+        prop.pop("default", None)
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+
+
 class PatchModel(SQLModel):
     """A PATCH body: omitted fields stay as they are; `null` only where a field may be empty."""
 
+    model_config = ConfigDict(json_schema_extra=_document_null_only_where_allowed)  # type: ignore[assignment]
     nullable_fields: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="after")

@@ -99,6 +99,10 @@ async def get_tenant_filter(
 
 TenantFilter = Annotated[uuid.UUID | None, Depends(get_tenant_filter)]
 
+# Pagination of every list: `skip` up to PostgreSQL's OFFSET range, pages of 1 to 100.
+Skip = Annotated[int, Query(ge=0, le=2**63 - 1, description="Rows to skip")]
+Limit = Annotated[int, Query(ge=1, le=100, description="Rows in the page")]
+
 
 async def get_current_admin(user: CurrentUser) -> User:
     if not has_role(user, Role.admin):

@@ -34,6 +34,18 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def json_error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses` for a route whose success is not JSON (HTML): its errors still are."""
+    schema = {"$ref": f"#/components/schemas/{ErrorDetail.__name__}"}
+    return {
+        code: {
+            "description": ERROR_DESCRIPTIONS[code],
+            "content": {"application/json": {"schema": schema}},
+        }
+        for code in codes
+    }
+
+
 def has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value

@@ -43,7 +43,7 @@ export type LoginForm = {
     /**
      * Grant Type
      */
-    grant_type?: string | null;
+    grant_type?: 'password' | null;
     /**
      * Scope
      */
@@ -142,7 +142,7 @@ export type ProjectUpdate = {
     /**
      * Name
      */
-    name?: string | null;
+    name?: string;
     /**
      * Description
      */
@@ -264,16 +264,16 @@ export type TaskUpdate = {
     /**
      * Project Id
      */
-    project_id?: string | null;
+    project_id?: string;
     /**
      * Title
      */
-    title?: string | null;
+    title?: string;
     /**
      * Description
      */
     description?: string | null;
-    status?: TaskStatus | null;
+    status?: TaskStatus;
     /**
      * Assignee Id
      */
@@ -361,14 +361,14 @@ export type TenantUpdate = {
     /**
      * Name
      */
-    name?: string | null;
+    name?: string;
     /**
      * Settings
      */
     settings?: {
         [key: string]: unknown;
-    } | null;
-    plan?: Plan | null;
+    };
+    plan?: Plan;
 };
 
 /**
@@ -380,13 +380,13 @@ export type TenantUpdateMe = {
     /**
      * Name
      */
-    name?: string | null;
+    name?: string;
     /**
      * Settings
      */
     settings?: {
         [key: string]: unknown;
-    } | null;
+    };
 };
 
 /**
@@ -532,16 +532,16 @@ export type UserUpdate = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Full Name
      */
     full_name?: string | null;
-    role?: Role | null;
+    role?: Role;
     /**
      * Is Active
      */
-    is_active?: boolean | null;
+    is_active?: boolean;
 };
 
 /**
@@ -551,7 +551,7 @@ export type UserUpdateMe = {
     /**
      * Email
      */
-    email?: string | null;
+    email?: string;
     /**
      * Full Name
      */
@@ -972,10 +972,14 @@ export type UsersReadUsersData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows in the page
          */
         limit?: number;
         /**
@@ -1274,10 +1278,14 @@ export type TenantsReadTenantsData = {
     query?: {
         /**
          * Skip
+         *
+         * Rows to skip
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows in the page
          */
         limit?: number;
     };
@@ -1493,10 +1501,14 @@ export type ProjectsReadProjectsData = {
         sort?: 'created_at' | '-created_at' | 'name' | '-name';
         /**
          * Skip
+         *
+         * Rows to skip
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows in the page
          */
         limit?: number;
         /**
@@ -1748,10 +1760,14 @@ export type TasksReadTasksData = {
         sort?: 'created_at' | '-created_at' | 'title' | '-title' | 'due_date' | '-due_date';
         /**
          * Skip
+         *
+         * Rows to skip
          */
         skip?: number;
         /**
          * Limit
+         *
+         * Rows in the page
          */
         limit?: number;
         /**

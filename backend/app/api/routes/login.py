@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from app import crud, emails
 from app.api.deps import CallerDep, CurrentSuperuser, CurrentUser, SessionDep, unauthorized
-from app.api.errors import StrictJSONRoute, responses
+from app.api.errors import StrictJSONRoute, json_error_responses, responses
 from app.core.config import settings
 from app.core.security import (
     create_access_token,
@@ -35,9 +35,9 @@ class LoginForm(BaseModel):
     """OAuth2 password form: `username` is the email."""
 
     # Generous bounds: a longer value is a wrong login (400), not malformed input.
-    username: str = Field(max_length=4096)
-    password: str = Field(max_length=4096)
-    grant_type: str | None = Field(default=None, pattern="^password$")
+    username: str = Field(min_length=1, max_length=4096)
+    password: str = Field(min_length=1, max_length=4096)
+    grant_type: Literal["password"] | None = None
     scope: str = ""
     client_id: str | None = None
     client_secret: str | None = None
@@ -139,7 +139,7 @@ async def reset_password(session: SessionDep, body: NewPassword) -> Message:
 @router.post(
     "/password-recovery-html-content/{email}",
     response_class=HTMLResponse,
-    responses=responses(401, 403, 404),
+    responses=json_error_responses(401, 403, 404),
 )
 async def recover_password_html_content(
     email: str, session: SessionDep, _: CurrentSuperuser

@@ -7,8 +7,10 @@ from app import crud
 from app.api.deps import (
     CurrentAdmin,
     IfMatch,
+    Limit,
     ProjectInScope,
     SessionDep,
+    Skip,
     TenantFilter,
     etag,
     stale_or_gone,
@@ -38,8 +40,8 @@ async def read_projects(
         Query(max_length=NAME_MAX, pattern=r"^[^\x00]*$", description="Part of the name"),
     ] = None,
     sort: ProjectSort = "-created_at",
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    skip: Skip = 0,
+    limit: Limit = 100,
 ) -> ProjectsPublic:
     """The projects of the caller's tenant, filtered, sorted and paginated."""
     projects, count = await crud.list_projects(

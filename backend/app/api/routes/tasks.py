@@ -10,7 +10,9 @@ from app.api.deps import (
     CurrentAdmin,
     CurrentUser,
     IfMatch,
+    Limit,
     SessionDep,
+    Skip,
     TaskInScope,
     TenantFilter,
     etag,
@@ -65,8 +67,8 @@ async def read_tasks(
         Query(max_length=NAME_MAX, pattern=r"^[^\x00]*$", description="Part of the title"),
     ] = None,
     sort: TaskSort = "-created_at",
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    skip: Skip = 0,
+    limit: Limit = 100,
 ) -> TasksPublic:
     """The tasks of the caller's tenant, filtered, sorted and paginated."""
     tasks, count = await crud.list_tasks(

@@ -1,11 +1,19 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
-from app.api.deps import CurrentOwner, CurrentSuperuser, CurrentUser, SessionDep, forbidden
+from app.api.deps import (
+    CurrentOwner,
+    CurrentSuperuser,
+    CurrentUser,
+    Limit,
+    SessionDep,
+    Skip,
+    forbidden,
+)
 from app.api.errors import StrictJSONRoute, responses
 from app.models import (
     Tenant,
@@ -77,8 +85,8 @@ async def delete_tenant_me(session: SessionDep, current_user: CurrentOwner) -> N
 async def read_tenants(
     session: SessionDep,
     _: CurrentSuperuser,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    skip: Skip = 0,
+    limit: Limit = 100,
 ) -> TenantsPublic:
     """Superuser: every tenant, newest first."""
     tenants, count = await crud.list_tenants(session=session, skip=skip, limit=limit)

@@ -1,13 +1,15 @@
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
 from app.api.deps import (
     CurrentAdmin,
     CurrentUser,
+    Limit,
     SessionDep,
+    Skip,
     TenantFilter,
     UserInScope,
     forbidden,
@@ -128,8 +130,8 @@ async def delete_user_me(session: SessionDep, current_user: CurrentUser) -> None
 async def read_users(
     session: SessionDep,
     tenant_id: TenantFilter,
-    skip: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    skip: Skip = 0,
+    limit: Limit = 100,
 ) -> UsersPublic:
     """The users of the caller's tenant (a superuser's cover every tenant)."""
     users, count = await crud.list_users(
