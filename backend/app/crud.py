@@ -307,9 +307,8 @@ async def add_refresh_token(*, session: AsyncSession, login_id: uuid.UUID) -> st
 
 async def create_login(*, session: AsyncSession, user_id: uuid.UUID) -> tuple[Login, str]:
     """Record a sign-in and its first refresh token."""
-    login = Login(user_id=user_id)
+    login = Login(user_id=user_id)  # its id is made here, so the token can refer to it
     session.add(login)
-    await session.flush()
     refresh_token = await add_refresh_token(session=session, login_id=login.id)
     await session.commit()
     return login, refresh_token
@@ -388,7 +387,7 @@ def _window() -> timedelta:
 
 
 async def login_retry_after(*, session: AsyncSession, keys: list[str]) -> int | None:
-    """Seconds until the first of `keys` that is throttled may try again, or None."""
+    """Seconds until every throttled key among `keys` may try again, or None if none is."""
     now = utc_now()
     statement = select(func.max(LoginThrottle.window_start)).where(
         col(LoginThrottle.key).in_(keys),
