@@ -632,7 +632,13 @@ async def is_active_user_of_tenant(
 
 
 async def create_task(*, session: AsyncSession, tenant_id: uuid.UUID, task_in: TaskCreate) -> Task:
+    """Create a task. A project or assignee outside the tenant fails the composite foreign
+    keys: the IntegrityError propagates after the rollback."""
     task = Task.model_validate(task_in, update={"tenant_id": tenant_id})
     session.add(task)
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise
     return task

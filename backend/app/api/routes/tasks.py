@@ -24,32 +24,31 @@ from app.models import NAME_MAX, Task, TaskCreate, TaskPublic, TasksPublic, Task
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute)
 
 TaskSort = Literal["created_at", "-created_at", "title", "-title", "due_date", "-due_date"]
+PROJECT_NOT_FOUND = "Project not found"
+ASSIGNEE_INVALID = "Assignee must be an active user of the tenant"
+# The composite foreign keys refuse a project or assignee of another tenant (or none).
 FOREIGN_KEYS = {
-    "fk_task_tenant_id_project_id_project": "project_id",
-    "fk_task_tenant_id_assignee_id_user": "assignee_id",
+    "fk_task_tenant_id_project_id_project": ("project_id", PROJECT_NOT_FOUND),
+    "fk_task_tenant_id_assignee_id_user": ("assignee_id", ASSIGNEE_INVALID),
 }
 
 
-async def check_references(
-    session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]
-) -> None:
-    """422 unless the project and the assignee named in `data` belong to the task's tenant."""
-    project_id = data.get("project_id")
-    if project_id is not None and (
-        await crud.get_project(session=session, tenant_id=tenant_id, project_id=project_id) is None
-    ):
-        raise invalid("project_id", "Project not found")
+async def check_assignee(session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]) -> None:
+    """422 unless the assignee named in `data` is an active user of the task's tenant.
+
+    The project needs no query: the foreign key `(tenant_id, project_id)` checks it on write.
+    """
     assignee_id = data.get("assignee_id")
     if assignee_id is not None and not await crud.is_active_user_of_tenant(
         session=session, tenant_id=tenant_id, user_id=assignee_id
     ):
-        raise invalid("assignee_id", "Assignee must be an active user of the tenant")
+        raise invalid("assignee_id", ASSIGNEE_INVALID)
 
 
-def reference_vanished(exc: IntegrityError) -> Exception:
-    """A project or assignee deleted between our check and the write: still a 422."""
-    field = FOREIGN_KEYS.get(crud.violated_constraint(exc) or "")
-    return invalid(field, "Not found") if field else exc
+def invalid_reference(exc: IntegrityError) -> Exception:
+    """A 422 for a project or assignee the foreign keys refused; anything else stays."""
+    refused = FOREIGN_KEYS.get(crud.violated_constraint(exc) or "")
+    return invalid(*refused) if refused else exc
 
 
 @router.get("/", response_model=TasksPublic, responses=responses(401, 422))
@@ -93,13 +92,13 @@ async def read_tasks(
 )
 async def create_task(session: SessionDep, current_user: CurrentUser, task_in: TaskCreate) -> Task:
     """Create a task in a project of the caller's tenant."""
-    await check_references(session, current_user.tenant_id, task_in.model_dump())
+    await check_assignee(session, current_user.tenant_id, task_in.model_dump())
     try:
         return await crud.create_task(
             session=session, tenant_id=current_user.tenant_id, task_in=task_in
         )
     except IntegrityError as exc:
-        raise reference_vanished(exc) from None
+        raise invalid_reference(exc) from None
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=responses(401, 404))
@@ -119,13 +118,13 @@ async def update_task(
 ) -> Task:
     """Change a task; with `If-Match`, only if nobody changed it since."""
     changes = task_in.model_dump(exclude_unset=True)
-    await check_references(session, task.tenant_id, changes)
+    await check_assignee(session, task.tenant_id, changes)
     try:
         updated = await crud.update_versioned(
             session=session, row=task, data=changes, expected_version=expected_version
         )
     except IntegrityError as exc:
-        raise reference_vanished(exc) from None
+        raise invalid_reference(exc) from None
     if updated is None:
         raise stale_or_gone(expected_version)
     response.headers["ETag"] = etag(updated.version)
