@@ -22,6 +22,17 @@ from app.models import LoginThrottle, UserCreate
 
 API = settings.API_V1_STR
 PASSWORD = "correct horse battery"
+# UserPublic, exactly: nothing more (no password, no hash) and nothing less.
+USER_FIELDS = {
+    "id",
+    "email",
+    "full_name",
+    "role",
+    "is_active",
+    "is_superuser",
+    "tenant_id",
+    "created_at",
+}
 
 
 def unique_email(prefix: str = "user") -> str:

@@ -16,42 +16,29 @@ INSERT_TASK = text(
 )
 
 
-async def test_task_pointing_into_another_tenants_project_is_refused(
-    make: Factories, session: AsyncSession
+@pytest.mark.parametrize(
+    ("foreign", "constraint"),
+    [
+        ("project", "fk_task_tenant_id_project_id_project"),
+        ("assignee", "fk_task_tenant_id_assignee_id_user"),
+    ],
+)
+async def test_task_pointing_into_another_tenant_is_refused(
+    make: Factories, session: AsyncSession, foreign: str, constraint: str
 ) -> None:
+    """Its project, or its assignee, of another tenant: the composite keys refuse both."""
     a = await make.signup(tenant_name="A")
     b = await make.signup(tenant_name="B")
-    project_of_b = await make.project(b)
-    with pytest.raises(IntegrityError, match="fk_task_tenant_id_project_id_project"):
+    project_of_a, project_of_b = await make.project(a), await make.project(b)
+    params = {
+        "id": uuid.uuid4(),
+        "tenant_id": a.tenant_id,
+        "project_id": project_of_b["id"] if foreign == "project" else project_of_a["id"],
+        "assignee_id": b.id if foreign == "assignee" else None,
+    }
+    with pytest.raises(IntegrityError, match=constraint):
         async with session.begin_nested():
-            await session.exec(  # type: ignore[call-overload]
-                INSERT_TASK,
-                params={
-                    "id": uuid.uuid4(),
-                    "tenant_id": a.tenant_id,
-                    "project_id": project_of_b["id"],
-                    "assignee_id": None,
-                },
-            )
-
-
-async def test_task_assigned_to_another_tenants_user_is_refused(
-    make: Factories, session: AsyncSession
-) -> None:
-    a = await make.signup(tenant_name="A")
-    b = await make.signup(tenant_name="B")
-    project_of_a = await make.project(a)
-    with pytest.raises(IntegrityError, match="fk_task_tenant_id_assignee_id_user"):
-        async with session.begin_nested():
-            await session.exec(  # type: ignore[call-overload]
-                INSERT_TASK,
-                params={
-                    "id": uuid.uuid4(),
-                    "tenant_id": a.tenant_id,
-                    "project_id": project_of_a["id"],
-                    "assignee_id": b.id,
-                },
-            )
+            await session.exec(INSERT_TASK, params=params)  # type: ignore[call-overload]
 
 
 async def test_uppercase_email_is_refused_by_the_database(

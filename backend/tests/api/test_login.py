@@ -22,22 +22,20 @@ from app.core.security import create_access_token, hash_token
 from app.main import app
 from app.models import LoginThrottle, PasswordResetToken, RefreshToken, utc_now
 from tests.conftest import API
-from tests.factories import PASSWORD, Actor, Factories, bearer, slow_context, unique_email
+from tests.factories import (
+    PASSWORD,
+    USER_FIELDS,
+    Actor,
+    Factories,
+    bearer,
+    slow_context,
+    unique_email,
+)
 
 INCORRECT = {"detail": "Incorrect email or password"}
 INACTIVE = {"detail": "Inactive user"}
 INVALID_TOKEN = {"detail": "Invalid token"}
 RECOVERY = {"message": "If that email is registered, a password recovery email is on its way"}
-USER_FIELDS = {
-    "id",
-    "email",
-    "full_name",
-    "role",
-    "is_active",
-    "is_superuser",
-    "tenant_id",
-    "created_at",
-}
 NEW_PASSWORD = "a brand new password"
 
 

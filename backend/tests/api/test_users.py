@@ -13,18 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import Tenant, User
 from tests.conftest import API
-from tests.factories import PASSWORD, Actor, Factories, purge, unique_email
+from tests.factories import PASSWORD, USER_FIELDS, Actor, Factories, purge, unique_email
 
-USER_FIELDS = {
-    "id",
-    "email",
-    "full_name",
-    "role",
-    "is_active",
-    "is_superuser",
-    "tenant_id",
-    "created_at",
-}
 NOT_FOUND = {"detail": "User not found"}
 ROLES = ["member", "admin", "owner"]
 
