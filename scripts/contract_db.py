@@ -4,38 +4,18 @@
     python scripts/contract_db.py drop SERVER_URL DATABASE_URL  # DATABASE_URL: what create printed
 
 SERVER_URL is any PostgreSQL URL of the server (postgres://, postgresql://,
-postgresql+asyncpg://; a unix socket as `?host=/dir` works). Statements run on the database
-that URL names, in autocommit, since CREATE and DROP DATABASE refuse a transaction.
+postgresql+asyncpg://; a unix socket as `?host=/dir` works). The helpers are the test
+suite's (backend/tests/databases.py), so run it with backend/ on PYTHONPATH.
 """
 
 import asyncio
 import secrets
 import sys
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
 
-
-def url_for_database(server_url: str, database: str) -> str:
-    return (
-        make_url(server_url)
-        .set(drivername="postgresql+asyncpg", database=database)
-        .render_as_string(hide_password=False)
-    )
-
-
-async def on_server(server_url: str, statement: str) -> None:
-    database = make_url(server_url).database or "postgres"
-    engine = create_async_engine(
-        url_for_database(server_url, database), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+from tests.databases import on_server, url_for_database  # backend/ is on PYTHONPATH
 
 
 def run(server_url: str, statement: str) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from dotenv import dotenv_values
-from sqlalchemy.engine import make_url
+
+from tests.databases import on_server, url_for_database
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 if not os.environ.get("DATABASE_URL"):
@@ -37,21 +38,12 @@ SERVER_URL = os.environ["DATABASE_URL"]
 TEST_DATABASE = f"app_test_{secrets.token_hex(4)}"
 
 
-def url_for_database(url: str, database: str) -> str:
-    return (
-        make_url(url)
-        .set(drivername="postgresql+asyncpg", database=database)
-        .render_as_string(hide_password=False)
-    )
-
-
 os.environ["DATABASE_URL"] = url_for_database(SERVER_URL, TEST_DATABASE)
 
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from httpx import ASGITransport, AsyncClient  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
 from app.api.deps import get_session  # noqa: E402
@@ -63,23 +55,12 @@ from tests import factories  # noqa: E402
 API = settings.API_V1_STR
 
 
-async def on_server(statement: str) -> None:
-    """Run one statement outside a transaction on the server's own database."""
-    server_database = make_url(SERVER_URL).database or "postgres"
-    admin = create_async_engine(
-        url_for_database(SERVER_URL, server_database), isolation_level="AUTOCOMMIT"
-    )
-    async with admin.connect() as connection:
-        await connection.execute(text(statement))
-    await admin.dispose()
-
-
 async def create_database(name: str) -> None:
-    await on_server(f'CREATE DATABASE "{name}"')
+    await on_server(SERVER_URL, f'CREATE DATABASE "{name}"')
 
 
 async def drop_database(name: str) -> None:
-    await on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await on_server(SERVER_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def alembic_config(url: str) -> Config:
