@@ -61,7 +61,15 @@ def test_email(*, email_to: str) -> EmailData:
 async def send_email(*, email_to: str, data: EmailData) -> None:
     """Send one message; failures are logged, never raised (this runs after the response)."""
     if not settings.emails_enabled:
-        logger.info("SMTP_HOST is not set; email to %s not sent: %s", email_to, data.subject)
+        if settings.ENVIRONMENT == "local":  # the whole message, links included, for local work
+            logger.info(
+                "SMTP_HOST is not set; email to %s not sent:\nSubject: %s\n\n%s",
+                email_to,
+                data.subject,
+                data.text,
+            )
+        else:  # never a reset token in the logs of a real deployment
+            logger.info("SMTP_HOST is not set; email to %s not sent: %s", email_to, data.subject)
         return
     message = EmailMessage()
     message["Subject"] = data.subject

@@ -1,17 +1,24 @@
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sentry_sdk
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
+from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.main import api_router
+from app.api.middleware import RequestContextMiddleware
 from app.core.config import settings
 from app.core.db import engine
+from app.core.logs import setup_logging
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+setup_logging(level=settings.LOG_LEVEL, fmt=settings.log_format)
+
+# Error reporting, as in the FastAPI template: off unless SENTRY_DSN is set (and not local).
+if settings.SENTRY_DSN and settings.ENVIRONMENT != "local":
+    sentry_sdk.init(dsn=str(settings.SENTRY_DSN), environment=settings.ENVIRONMENT)
 
 
 def custom_generate_unique_id(route: APIRoute) -> str:
@@ -25,9 +32,15 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+OPENAPI_URL = f"{settings.API_V1_STR}/openapi.json"
+
 app = FastAPI(
     title=settings.PROJECT_NAME,
-    openapi_url=f"{settings.API_V1_STR}/openapi.json",
+    # The schema and the docs pages (served offline, see api/docs.py) only when enabled;
+    # app.openapi() still builds the schema for scripts/generate-client.sh.
+    openapi_url=OPENAPI_URL if settings.docs_enabled else None,
+    docs_url=None,
+    redoc_url=None,
     generate_unique_id_function=custom_generate_unique_id,
     lifespan=lifespan,
 )
@@ -39,8 +52,12 @@ if settings.all_cors_origins:
         allow_credentials=True,
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["ETag", "Retry-After"],
+        expose_headers=["ETag", "Retry-After", "X-Request-ID"],
     )
+# Outermost (added last): its headers reach every response, CORS preflights included.
+app.add_middleware(RequestContextMiddleware, hsts=settings.SERVED_OVER_HTTPS)
 
 install_error_handlers(app)
 app.include_router(api_router, prefix=settings.API_V1_STR)
+if settings.docs_enabled:
+    install_docs(app, openapi_url=OPENAPI_URL)

@@ -13,6 +13,7 @@ from app import crud
 from app.api.errors import invalid
 from app.core.config import settings
 from app.core.db import SessionMaker
+from app.core.logs import set_caller
 from app.core.security import decode_access_token
 from app.models import ROLE_RANK, Project, Role, Task, User
 
@@ -57,6 +58,7 @@ async def get_caller(session: SessionDep, token: TokenDep) -> Caller:
     )
     if user is None or user.tenant_id != claims.tenant_id:
         raise unauthorized()
+    set_caller(user.id, user.tenant_id)  # ops: the caller's ids on this request's log lines
     return Caller(user=user, login_id=claims.login_id)
 
 

@@ -1,10 +1,13 @@
 """Settings: one class, read from the environment and the root `.env`."""
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
     AnyUrl,
     BeforeValidator,
     EmailStr,
@@ -14,18 +17,28 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ROOT_DIR = Path(__file__).resolve().parents[3]
 PLACEHOLDER_SECRET = "changethis"
+MIN_SECRET_KEY_BYTES = 32
 
 
-def parse_cors(value: Any) -> list[str] | str:
-    if isinstance(value, str) and not value.startswith("["):
-        return [origin.strip() for origin in value.split(",") if origin.strip()]
-    if isinstance(value, list | str):
-        return value
-    raise ValueError(value)
+def parse_cors(value: Any) -> Any:
+    """A comma-separated list or a JSON list; a broken JSON list is an error, not characters."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.startswith("["):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("not a valid JSON list (or use a comma-separated list)") from None
+        if not isinstance(value, list):
+            raise ValueError("must be a JSON list or a comma-separated list")
+    return value
 
 
 def normalise_database_url(url: str) -> str:
@@ -35,7 +48,22 @@ def normalise_database_url(url: str) -> str:
         raise ValueError("must be a URL such as postgresql://user:password@host:5432/db")
     if scheme not in {"postgres", "postgresql"} and not scheme.startswith("postgresql+"):
         raise ValueError(f"must be a PostgreSQL URL, got scheme {scheme!r}")
-    return f"postgresql+asyncpg://{rest}"
+    normalised = f"postgresql+asyncpg://{rest}"
+    try:
+        port = make_url(normalised).port
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            "must be a URL such as postgresql://user:password@host:5432/db (is the port a number?)"
+        ) from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range (1-65535)")
+    return normalised
+
+
+def check_http_url(value: str) -> str:
+    """A base URL with an http(s) scheme and a host."""
+    AnyHttpUrl(value)  # raises a ValueError naming what is wrong
+    return value
 
 
 class Settings(BaseSettings):
@@ -47,7 +75,7 @@ class Settings(BaseSettings):
     API_V1_STR: str = "/api/v1"
     ENVIRONMENT: Literal["local", "staging", "production"] = "local"
 
-    SECRET_KEY: str = Field(default=PLACEHOLDER_SECRET, min_length=8)
+    SECRET_KEY: str = Field(default=PLACEHOLDER_SECRET, min_length=8)  # 32 bytes outside local
     JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=15, ge=1)
     REFRESH_TOKEN_EXPIRE_DAYS: int = Field(default=30, ge=1)
@@ -74,15 +102,15 @@ class Settings(BaseSettings):
     DB_COMMAND_TIMEOUT: float = Field(default=30.0, gt=0)
     DB_READY_TIMEOUT: float = Field(default=2.0, gt=0)
 
-    BACKEND_CORS_ORIGINS: Annotated[list[AnyUrl] | str, BeforeValidator(parse_cors)] = []
-    FRONTEND_HOST: str = "http://localhost:5173"
+    BACKEND_CORS_ORIGINS: Annotated[list[AnyUrl], NoDecode, BeforeValidator(parse_cors)] = []
+    FRONTEND_HOST: Annotated[str, AfterValidator(check_http_url)] = "http://localhost:5173"
 
     FIRST_SUPERUSER: EmailStr = "admin@example.com"
     FIRST_SUPERUSER_PASSWORD: str = Field(default=PLACEHOLDER_SECRET, min_length=8)
     FIRST_SUPERUSER_TENANT: str = "Platform"
 
     SMTP_HOST: str | None = None
-    SMTP_PORT: int = 587
+    SMTP_PORT: int = Field(default=587, ge=1, le=65535)
     SMTP_USER: str | None = None
     SMTP_PASSWORD: str | None = None
     SMTP_TLS: bool = True
@@ -90,6 +118,31 @@ class Settings(BaseSettings):
     SMTP_TIMEOUT: float = Field(default=10.0, gt=0)
     EMAILS_FROM_EMAIL: EmailStr = "noreply@example.com"
     EMAILS_FROM_NAME: str | None = None
+
+    # Operations: logs, API docs, security headers, error reporting.
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # json: one JSON object per line; console: readable lines. Unset: console when local.
+    LOG_FORMAT: Literal["json", "console"] | None = None
+    # /docs, /redoc and the OpenAPI schema. Unset: served unless ENVIRONMENT=production.
+    API_DOCS: bool | None = None
+    # The service is reached over HTTPS only (behind a TLS proxy): send HSTS.
+    SERVED_OVER_HTTPS: bool = False
+    SENTRY_DSN: AnyHttpUrl | None = None
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def log_format(self) -> Literal["json", "console"]:
+        if self.LOG_FORMAT is not None:
+            return self.LOG_FORMAT
+        return "console" if self.ENVIRONMENT == "local" else "json"
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.API_DOCS if self.API_DOCS is not None else self.ENVIRONMENT != "production"
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -115,6 +168,11 @@ class Settings(BaseSettings):
                         f"{name} is {PLACEHOLDER_SECRET!r}; set a real secret "
                         f"when ENVIRONMENT={self.ENVIRONMENT}"
                     )
+            if len(self.SECRET_KEY.encode()) < MIN_SECRET_KEY_BYTES:
+                raise ValueError(
+                    f"SECRET_KEY must be at least {MIN_SECRET_KEY_BYTES} bytes "
+                    f"when ENVIRONMENT={self.ENVIRONMENT}"
+                )
         return self
 
 
@@ -124,9 +182,14 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
-            name = ".".join(str(part) for part in error["loc"]) or "settings"
-            print(f"Configuration error: {name}: {error['msg']}", file=sys.stderr)  # noqa: T201
-        raise SystemExit(2) from None
+            name = ".".join(str(part) for part in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            # Errors of the whole model (secrets outside local) name the variable themselves.
+            line = f"{name}: {message}" if name else message
+            print(f"Configuration error: {line}", file=sys.stderr)  # noqa: T201
+    except SettingsError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)  # noqa: T201
+    raise SystemExit(2)
 
 
 settings = load_settings()
