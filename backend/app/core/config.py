@@ -182,7 +182,9 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
-            name = ".".join(str(part) for part in error["loc"])
+            name = "".join(  # BACKEND_CORS_ORIGINS[1] for the second origin of the list
+                f"[{part}]" if isinstance(part, int) else str(part) for part in error["loc"]
+            )
             message = error["msg"].removeprefix("Value error, ")
             # Errors of the whole model (secrets outside local) name the variable themselves.
             line = f"{name}: {message}" if name else message
