@@ -98,6 +98,8 @@ def check_compose(errors: list[str]) -> None:
             errors.append(f"{name}: backend SMTP_HOST should be mailpit")
         if "--reload" not in (local["backend"].get("command") or []):
             errors.append(f"{name}: backend should run uvicorn with --reload")
+        if "--no-server-header" not in (local["backend"].get("command") or []):
+            errors.append(f"{name}: backend should run uvicorn with --no-server-header")
     for service in local:
         if service not in services and service not in ("mailpit", "adminer"):
             errors.append(f"{name}: service {service!r} is not in docker-compose.yml")
@@ -212,6 +214,8 @@ def check_dockerfile(errors: list[str]) -> None:
     users = re.findall(r"^USER\s+(\S+)", final_stage, flags=re.MULTILINE)
     if not users or users[-1] in ("root", "0"):
         errors.append(f"{name}: the final stage should run as a non-root USER")
+    if '"--no-server-header"' not in final_stage:
+        errors.append(f"{name}: uvicorn should run with --no-server-header (no server banner)")
     if "--no-dev" not in text or "--locked" not in text:
         errors.append(f"{name}: uv sync should use --locked --no-dev")
 
