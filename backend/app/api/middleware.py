@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import sentry_sdk
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logs import caller_var, request_id_var
@@ -76,6 +77,7 @@ class RequestContextMiddleware:
             status = 500
             error_logger.exception("Unhandled error in %s %s", scope["method"], self.route(scope))
             exc._logged_by_request_middleware = True  # type: ignore[attr-defined]
+            sentry_sdk.set_tag("request_id", request_id)  # a no-op without SENTRY_DSN
             if not started:
                 await send_with_headers(
                     {
