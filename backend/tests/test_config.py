@@ -40,19 +40,14 @@ def test_placeholder_secrets_are_refused_outside_local(monkeypatch: pytest.Monke
     assert Settings().ENVIRONMENT == "production"
 
 
-def test_a_bad_setting_stops_with_one_line_naming_it(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "origins",
+    ["http://a.example, http://b.example/", '["http://a.example", "http://b.example/"]'],
+)
+def test_cors_origins_accept_a_comma_separated_or_json_list(
+    monkeypatch: pytest.MonkeyPatch, origins: str
 ) -> None:
-    monkeypatch.setenv("DB_POOL_SIZE", "lots")
-    with pytest.raises(SystemExit):
-        load_settings()
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith("Configuration error: DB_POOL_SIZE:")
-
-
-def test_cors_origins_accept_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BACKEND_CORS_ORIGINS", "http://a.example, http://b.example/")
+    monkeypatch.setenv("BACKEND_CORS_ORIGINS", origins)
     monkeypatch.setenv("FRONTEND_HOST", "http://front.example")
     assert Settings().all_cors_origins == [
         "http://a.example",
@@ -64,6 +59,7 @@ def test_cors_origins_accept_a_comma_separated_list(monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     ("name", "value"),
     [
+        ("DB_POOL_SIZE", "lots"),
         ("DATABASE_URL", "postgresql://u@h:notaport/app"),
         ("DATABASE_URL", "postgresql://u@h:70000/app"),
         ("DATABASE_URL", "mysql://u@h/app"),
@@ -111,16 +107,6 @@ def test_a_short_secret_key_is_refused_outside_local(
     monkeypatch.setenv("ENVIRONMENT", "local")
     monkeypatch.setenv("SECRET_KEY", "short-but-local")
     assert Settings().SECRET_KEY == "short-but-local"
-
-
-def test_cors_origins_accept_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BACKEND_CORS_ORIGINS", '["http://a.example", "http://b.example/"]')
-    monkeypatch.setenv("FRONTEND_HOST", "http://front.example")
-    assert Settings().all_cors_origins == [
-        "http://a.example",
-        "http://b.example",
-        "http://front.example",
-    ]
 
 
 @pytest.mark.parametrize(
