@@ -116,6 +116,12 @@ def setup_logging(*, level: str, fmt: Literal["json", "console"]) -> None:
 
     Our access log replaces uvicorn's, which is silenced (also pass `--no-access-log`).
     """
+    # Record fields no formatter here prints are not gathered for every line (see the
+    # logging HOWTO, "Optimization"): the caller's file and line, thread, process.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     factory = logging.getLogRecordFactory()
     if not getattr(factory, "stamps_request_context", False):
         logging.setLogRecordFactory(_record_factory(factory))
