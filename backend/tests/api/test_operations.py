@@ -255,7 +255,7 @@ asyncio.run(main())
 """
 
 
-def run_probe(**env: str) -> tuple[dict[str, object], str]:
+def run_probe(probe: str = PRODUCTION_PROBE, **env: str) -> tuple[dict[str, object], str]:
     """Import the app in a fresh process with these settings (they are read at import)."""
     environ = {
         **os.environ,
@@ -265,7 +265,7 @@ def run_probe(**env: str) -> tuple[dict[str, object], str]:
         **env,
     }
     done = subprocess.run(
-        [sys.executable, "-c", PRODUCTION_PROBE],
+        [sys.executable, "-c", probe],
         cwd=ROOT_DIR / "backend",
         env=environ,
         capture_output=True,
@@ -302,3 +302,26 @@ def test_api_docs_setting_turns_docs_on_in_production() -> None:
     statuses = result["statuses"]
     assert isinstance(statuses, dict)
     assert set(statuses.values()) == {200}
+
+
+SENTRY_PROBE = """
+import json, sentry_sdk
+from app.main import app
+client = sentry_sdk.get_client()
+print(json.dumps({"active": client.is_active(), "integrations": sorted(client.integrations)}))
+"""
+
+
+@pytest.mark.parametrize(("environment", "active"), [("staging", True), ("local", False)])
+def test_sentry_reports_errors_when_a_dsn_is_set_outside_local(
+    environment: str, active: bool
+) -> None:
+    # A loopback DSN: nothing is sent unless an error happens, and nothing listens there.
+    result, _ = run_probe(
+        SENTRY_PROBE, ENVIRONMENT=environment, SENTRY_DSN="http://key@127.0.0.1:9/1"
+    )
+    assert result["active"] is active
+    integrations = result["integrations"]
+    assert isinstance(integrations, list)
+    if active:
+        assert {"fastapi", "starlette"} <= set(integrations)
