@@ -9,7 +9,8 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -32,6 +33,16 @@ _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {
 def current_request_id() -> str | None:
     """The id of the request being handled, for work that outlives it (jobs, tasks)."""
     return request_id_var.get()
+
+
+@contextmanager
+def request_context(request_id: str | None) -> Iterator[None]:
+    """Log the enclosed work (a job run by a worker) under the id of the request behind it."""
+    token = request_id_var.set(request_id)
+    try:
+        yield
+    finally:
+        request_id_var.reset(token)
 
 
 def set_caller(user_id: uuid.UUID, tenant_id: uuid.UUID) -> None:

@@ -325,3 +325,17 @@ def test_sentry_reports_errors_when_a_dsn_is_set_outside_local(
     assert isinstance(integrations, list)
     if active:
         assert {"fastapi", "starlette"} <= set(integrations)
+
+
+def test_work_done_later_logs_under_the_id_of_its_request(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    from app.core.logs import current_request_id, request_context
+
+    assert current_request_id() is None
+    with request_context("job-of-req-7"):
+        logging.getLogger("app.jobs").info("sending")
+        assert current_request_id() == "job-of-req-7"
+    assert current_request_id() is None
+    [record] = [record for record in logs.records if record.name == "app.jobs"]
+    assert record.request_id == "job-of-req-7"
