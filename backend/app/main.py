@@ -10,6 +10,7 @@ from app.api.errors import install_error_handlers
 from app.api.main import api_router
 from app.core.config import settings
 from app.core.db import engine
+from app.jobs import in_process_worker
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -21,7 +22,8 @@ def custom_generate_unique_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
+    async with in_process_worker():  # background jobs, unless WORKER_IN_PROCESS=false
+        yield
     await engine.dispose()
 
 
