@@ -51,6 +51,7 @@ from app.core.config import settings  # noqa: E402
 from app.core.db import engine as app_engine  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import factories  # noqa: E402
+from tests.mail import Outbox  # noqa: E402
 
 API = settings.API_V1_STR
 
@@ -126,3 +127,9 @@ async def committed_client(engine: AsyncEngine) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 def make(client: AsyncClient, session: AsyncSession) -> factories.Factories:
     return factories.Factories(client=client, session=session)
+
+
+@pytest.fixture
+async def outbox(session: AsyncSession) -> Outbox:
+    """The emails the test's requests enqueued (rolled back with the test)."""
+    return await Outbox(session).start()
