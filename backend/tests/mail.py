@@ -1,12 +1,18 @@
-"""Email in tests: the jobs a test's requests enqueued, and a real SMTP server to send to."""
+"""Email and jobs in tests: the jobs a test's requests enqueued, a real SMTP server to
+send to, and a bounded wait for what workers do."""
 
 import asyncio
 import re
 import socket
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from email import message_from_string
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -89,3 +95,25 @@ class Sink:
 
     def messages_to(self, email: str) -> list[str]:
         return [content for recipients, content in self.received if email in recipients]
+
+    def texts_to(self, email: str) -> list[str]:
+        """The plain-text bodies of the messages to `email`, decoded."""
+        texts = []
+        for content in self.messages_to(email):
+            message = message_from_string(content, policy=default_policy)
+            assert isinstance(message, EmailMessage)
+            body = message.get_body(preferencelist=("plain",))
+            assert body is not None, content
+            texts.append(body.get_content())
+        return texts
+
+
+WAIT_SECONDS = 30  # an upper bound for every wait below, not an expected duration
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(WAIT_SECONDS * 20):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")

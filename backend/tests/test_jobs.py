@@ -10,30 +10,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import emails, jobs
-from app.core.config import settings
 from app.core.db import SessionMaker
 from app.core.db import engine as app_engine
 from tests.factories import unique_email
-from tests.mail import Sink
+from tests.mail import WAIT_SECONDS, Sink, eventually
 
 BACKEND_DIR = Path(__file__).resolve().parents[1]
-WAIT_SECONDS = 30  # an upper bound for every wait below, not an expected duration
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    for _ in range(WAIT_SECONDS * 20):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 async def job_statuses(email_to: str) -> list[str]:
@@ -55,39 +42,6 @@ async def commit_email(email_to: str) -> None:
             session=session, email_to=email_to, data=emails.test_email(email_to=email_to)
         )
         await session.commit()
-
-
-@pytest.fixture
-async def sink(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sink]:
-    """An SMTP sink the app is pointed at (not started: each test decides when)."""
-    box = Sink()
-    monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
-    monkeypatch.setattr(settings, "SMTP_PORT", box.port)
-    monkeypatch.setattr(settings, "SMTP_TLS", False)
-    monkeypatch.setattr(settings, "SMTP_TIMEOUT", 5.0)
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-async def queue(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    """Short delays for these tests only; the queue is emptied afterwards."""
-    monkeypatch.setattr(settings, "JOB_RETRY_DELAY_SECONDS", 0.2)
-    monkeypatch.setattr(settings, "JOB_HEARTBEAT_TIMEOUT_SECONDS", 1.0)
-    monkeypatch.setattr(settings, "JOB_POLL_SECONDS", 1.0)
-    yield
-    async with app_engine.begin() as connection:
-        await connection.execute(text("DELETE FROM pgqueuer"))
-
-
-@pytest.fixture
-async def worker(queue: None) -> AsyncIterator[None]:
-    """The in-process worker, as the service's lifespan runs it."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(jobs.run_worker(stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, WAIT_SECONDS)
 
 
 async def test_a_job_enqueued_in_a_rolled_back_transaction_never_runs(
