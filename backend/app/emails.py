@@ -86,7 +86,8 @@ async def send_email(*, email_to: str, data: EmailData, message_id: str | None =
     message["To"] = email_to
     if message_id:
         message["Message-ID"] = message_id
-    message.set_content(data.text)
+    # Plain ASCII stays readable as sent (links intact), where quoted-printable would fold it.
+    message.set_content(data.text, cte="7bit" if data.text.isascii() else "quoted-printable")
     message.add_alternative(data.html, subtype="html")
     await aiosmtplib.send(
         message,
