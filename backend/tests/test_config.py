@@ -54,3 +54,11 @@ def test_cors_origins_accept_a_comma_separated_list(monkeypatch: pytest.MonkeyPa
         "http://b.example",
         "http://front.example",
     ]
+
+
+def test_the_clean_up_schedule_must_be_a_cron_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLEANUP_SCHEDULE", "every hour")
+    with pytest.raises(ValueError, match="CLEANUP_SCHEDULE"):
+        Settings()
+    monkeypatch.setenv("CLEANUP_SCHEDULE", "*/5 * * * *")
+    assert Settings().CLEANUP_SCHEDULE == "*/5 * * * *"

@@ -12,11 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from app import emails, jobs
+from app.core.config import settings
 from app.core.db import SessionMaker
 from app.core.db import engine as app_engine
+from app.main import app
 from tests.factories import unique_email
 from tests.mail import WAIT_SECONDS, Sink, eventually
 
@@ -157,3 +160,26 @@ async def test_a_job_of_a_killed_worker_is_run_by_the_next_worker(
                 except subprocess.TimeoutExpired:
                     process.kill()
     assert second.returncode == 0, log.read_text()  # SIGTERM stops it cleanly
+
+
+def worker_tasks() -> list[asyncio.Task[object]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == "job-worker"]
+
+
+async def test_the_service_lifespan_runs_a_worker_unless_told_not_to(
+    sink: Sink, queue: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink.start()
+    email_to = unique_email("lifespan")
+    async with app.router.lifespan_context(app):
+        assert len(worker_tasks()) == 1
+        await commit_email(email_to)
+
+        async def delivered() -> bool:
+            return bool(sink.messages_to(email_to))
+
+        await eventually(delivered, "the lifespan's worker to send")
+    assert worker_tasks() == []
+    monkeypatch.setattr(settings, "WORKER_IN_PROCESS", False)
+    async with app.router.lifespan_context(app):
+        assert worker_tasks() == []
