@@ -57,6 +57,7 @@ def reset_password_email(*, email_to: str, token: str) -> EmailData:
 
 def invitation_email(*, email_to: str, token: str, tenant_name: str, role: str) -> EmailData:
     link = f"{settings.FRONTEND_HOST}/accept-invitation?token={token}"
+    tenant_name = " ".join(tenant_name.split())  # a header holds no line breaks
     return render(
         "invitation",
         f"{settings.PROJECT_NAME} - You are invited to join {tenant_name}",
