@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 SEND_EMAIL = "send_email"
 CLEAN_UP = "clean_up"
+WORKER_APPLICATION_NAME = f"{settings.PROJECT_NAME[:50]} job worker"
 
 
 async def enqueue(session: AsyncSession, entrypoint: str, payload: BaseModel) -> None:
@@ -122,6 +123,8 @@ async def connect() -> asyncpg.Connection:
     """A connection of its own (the worker LISTENs on it), to the engine's database."""
     _, options = engine.dialect.create_connect_args(engine.url)
     options.setdefault("timeout", settings.DB_CONNECT_TIMEOUT)
+    # Named in pg_stat_activity, beside the service's own connections.
+    options["server_settings"] = {"application_name": WORKER_APPLICATION_NAME}
     connection: asyncpg.Connection = await asyncpg.connect(**options)
     return connection
 

@@ -183,3 +183,27 @@ async def test_the_service_lifespan_runs_a_worker_unless_told_not_to(
     monkeypatch.setattr(settings, "WORKER_IN_PROCESS", False)
     async with app.router.lifespan_context(app):
         assert worker_tasks() == []
+
+
+async def test_the_worker_reconnects_after_losing_its_connection(sink: Sink, worker: None) -> None:
+    sink.start()
+
+    async def terminated() -> bool:
+        async with app_engine.connect() as connection:
+            result = await connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND datname = current_database()"
+                ),
+                {"name": jobs.WORKER_APPLICATION_NAME},
+            )
+            return bool(result.scalar_one())
+
+    await eventually(terminated, "the worker's connection to be there and be cut")
+    email_to = unique_email("reconnected")
+    await commit_email(email_to)
+
+    async def delivered() -> bool:
+        return bool(sink.messages_to(email_to))
+
+    await eventually(delivered, "the worker to reconnect and send")
