@@ -44,7 +44,8 @@ def check_compose(errors: list[str]) -> None:
         return
     name = "docker-compose.yml"
     services: dict[str, Any] = base.get("services") or {}
-    missing = [required for required in ("db", "prestart", "backend") if required not in services]
+    required_services = ("db", "prestart", "backend", "worker")
+    missing = [required for required in required_services if required not in services]
     errors += [f"{name}: no service {required!r}" for required in missing]
     if missing:
         return
@@ -54,6 +55,8 @@ def check_compose(errors: list[str]) -> None:
         ("prestart", "db"): "service_healthy",
         ("backend", "db"): "service_healthy",
         ("backend", "prestart"): "service_completed_successfully",
+        ("worker", "db"): "service_healthy",
+        ("worker", "prestart"): "service_completed_successfully",
     }
     for (service, on), condition in expected.items():
         found = depends_condition(services[service], on)
@@ -64,7 +67,12 @@ def check_compose(errors: list[str]) -> None:
         errors.append(f"{name}: db has no pg_isready healthcheck")
     if "/api/v1/utils/ready/" not in str((backend.get("healthcheck") or {}).get("test", "")):
         errors.append(f"{name}: backend healthcheck does not call /api/v1/utils/ready/")
-    for service in ("db", "backend"):
+    worker = services["worker"]
+    if "app.worker" not in str(worker.get("command", "")):
+        errors.append(f"{name}: worker does not run python -m app.worker")
+    if worker.get("image") != backend.get("image"):
+        errors.append(f"{name}: worker and backend should use the same image")
+    for service in ("db", "backend", "worker"):
         if services[service].get("restart") != "always":
             errors.append(f"{name}: {service} should have restart: always")
     if prestart.get("restart", "no") != "no":
@@ -73,8 +81,10 @@ def check_compose(errors: list[str]) -> None:
         errors.append(f"{name}: prestart and backend should use the same image")
     if "prestart.sh" not in str(prestart.get("command", "")):
         errors.append(f"{name}: prestart does not run scripts/prestart.sh")
-    if "@db:" not in str((backend.get("environment") or {}).get("DATABASE_URL", "")):
-        errors.append(f"{name}: backend DATABASE_URL does not point at the db service")
+    for service in ("backend", "worker"):
+        environment = services[service].get("environment") or {}
+        if "@db:" not in str(environment.get("DATABASE_URL", "")):
+            errors.append(f"{name}: {service} DATABASE_URL does not point at the db service")
 
     volumes = base.get("volumes") or {}
     for mount in db.get("volumes") or []:

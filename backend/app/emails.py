@@ -1,7 +1,8 @@
 """Transactional email: Jinja2 templates (HTML and text), sent with aiosmtplib.
 
-Routes hand `send_email` to a background task, so no request waits on SMTP. Without
-`SMTP_HOST` the message is logged instead of sent.
+Routes enqueue a job (`app.jobs.enqueue_email`), so no request waits on SMTP and an outage
+only delays the message; the job calls `send_email`. Without `SMTP_HOST` the message is
+logged instead of sent.
 """
 
 import logging
@@ -54,12 +55,29 @@ def reset_password_email(*, email_to: str, token: str) -> EmailData:
     )
 
 
+def invitation_email(*, email_to: str, token: str, tenant_name: str, role: str) -> EmailData:
+    link = f"{settings.FRONTEND_HOST}/accept-invitation?token={token}"
+    tenant_name = " ".join(tenant_name.split())  # a header holds no line breaks
+    return render(
+        "invitation",
+        f"{settings.PROJECT_NAME} - You are invited to join {tenant_name}",
+        {
+            "email": email_to,
+            "link": link,
+            "tenant_name": tenant_name,
+            "role": role,
+            "valid_days": settings.INVITATION_EXPIRE_DAYS,
+        },
+    )
+
+
 def test_email(*, email_to: str) -> EmailData:
     return render("test_email", f"{settings.PROJECT_NAME} - Test email", {"email": email_to})
 
 
-async def send_email(*, email_to: str, data: EmailData) -> None:
-    """Send one message; failures are logged, never raised (this runs after the response)."""
+async def send_email(*, email_to: str, data: EmailData, message_id: str | None = None) -> None:
+    """Send one message; a failure raises (`aiosmtplib.SMTPException`, `OSError`), so the
+    job that called it is retried."""
     if not settings.emails_enabled:
         if settings.ENVIRONMENT == "local":  # the whole message, links included, for local work
             logger.info(
@@ -75,18 +93,18 @@ async def send_email(*, email_to: str, data: EmailData) -> None:
     message["Subject"] = data.subject
     message["From"] = formataddr((settings.EMAILS_FROM_NAME or "", settings.EMAILS_FROM_EMAIL))
     message["To"] = email_to
-    message.set_content(data.text)
+    if message_id:
+        message["Message-ID"] = message_id
+    # Plain ASCII stays readable as sent (links intact), where quoted-printable would fold it.
+    message.set_content(data.text, cte="7bit" if data.text.isascii() else "quoted-printable")
     message.add_alternative(data.html, subtype="html")
-    try:
-        await aiosmtplib.send(
-            message,
-            hostname=settings.SMTP_HOST,
-            port=settings.SMTP_PORT,
-            username=settings.SMTP_USER,
-            password=settings.SMTP_PASSWORD,
-            use_tls=settings.SMTP_SSL,
-            start_tls=settings.SMTP_TLS and not settings.SMTP_SSL,
-            timeout=settings.SMTP_TIMEOUT,
-        )
-    except (aiosmtplib.SMTPException, OSError):
-        logger.exception("Sending email to %s failed", email_to)
+    await aiosmtplib.send(
+        message,
+        hostname=settings.SMTP_HOST,
+        port=settings.SMTP_PORT,
+        username=settings.SMTP_USER,
+        password=settings.SMTP_PASSWORD,
+        use_tls=settings.SMTP_SSL,
+        start_tls=settings.SMTP_TLS and not settings.SMTP_SSL,
+        timeout=settings.SMTP_TIMEOUT,
+    )

@@ -13,6 +13,7 @@ from app.api.middleware import RequestContextMiddleware
 from app.core.config import settings
 from app.core.db import engine
 from app.core.logs import setup_logging
+from app.jobs import in_process_worker
 
 setup_logging(level=settings.LOG_LEVEL, fmt=settings.log_format)
 
@@ -28,7 +29,8 @@ def custom_generate_unique_id(route: APIRoute) -> str:
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    yield
+    async with in_process_worker():  # background jobs, unless WORKER_IN_PROCESS=false
+        yield
     await engine.dispose()
 
 

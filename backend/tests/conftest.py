@@ -4,6 +4,7 @@ DATABASE_URL names the server (scripts/test.sh starts an embedded one when it is
 The tests create `app_test_<random>` on it, point the app there, and drop it at the end.
 """
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -43,14 +44,17 @@ os.environ["DATABASE_URL"] = url_for_database(SERVER_URL, TEST_DATABASE)
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from httpx import ASGITransport, AsyncClient  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
+from app import jobs  # noqa: E402
 from app.api.deps import get_session  # noqa: E402
 from app.core.config import settings  # noqa: E402
 from app.core.db import engine as app_engine  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import factories  # noqa: E402
+from tests.mail import WAIT_SECONDS, Outbox, Sink  # noqa: E402
 
 API = settings.API_V1_STR
 
@@ -126,3 +130,42 @@ async def committed_client(engine: AsyncEngine) -> AsyncIterator[AsyncClient]:
 @pytest.fixture
 def make(client: AsyncClient, session: AsyncSession) -> factories.Factories:
     return factories.Factories(client=client, session=session)
+
+
+@pytest.fixture
+async def outbox(session: AsyncSession) -> Outbox:
+    """The emails the test's requests enqueued (rolled back with the test)."""
+    return await Outbox(session).start()
+
+
+@pytest.fixture
+async def sink(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Sink]:
+    """An SMTP sink the app is pointed at (not started: each test decides when)."""
+    box = Sink()
+    monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setattr(settings, "SMTP_PORT", box.port)
+    monkeypatch.setattr(settings, "SMTP_TLS", False)
+    monkeypatch.setattr(settings, "SMTP_TIMEOUT", 5.0)
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+async def queue(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Short delays for these tests only; the queue is emptied afterwards."""
+    monkeypatch.setattr(settings, "JOB_RETRY_DELAY_SECONDS", 0.2)
+    monkeypatch.setattr(settings, "JOB_HEARTBEAT_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(settings, "JOB_POLL_SECONDS", 1.0)
+    yield
+    async with app_engine.begin() as connection:
+        await connection.execute(text("DELETE FROM pgqueuer"))
+
+
+@pytest.fixture
+async def worker(queue: None) -> AsyncIterator[None]:
+    """The in-process worker, as the service's lifespan runs it."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(jobs.run_worker(stop))
+    yield
+    stop.set()
+    await asyncio.wait_for(task, WAIT_SECONDS)

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 
 import {
+  InvitationsService,
   LoginService,
   ProjectsService,
   type ProjectPublic,
@@ -424,6 +425,56 @@ describe('contract of the generated client', () => {
         path: { task_id: task.id },
       });
       assert.equal(task404.response.status, 404);
+    });
+  });
+
+  // The link's token travels only by email, so accepting a real one is tested in the
+  // backend's suite (tests/api/test_invitations.py), through an SMTP server.
+  describe('invitations', () => {
+    it('invites, lists, hides from another tenant and revokes', async () => {
+      const email = newEmail('invited');
+      const created = await InvitationsService.createInvitation({
+        client: a.session.client,
+        body: { email: email.toUpperCase(), role: 'admin' },
+      });
+      assert.equal(created.response.status, 201, JSON.stringify(created.error));
+      assert.ok(created.data);
+      assert.equal(created.data.email, email);
+      assert.equal(created.data.role, 'admin');
+      assert.equal(created.data.tenant_id, a.tenantId);
+      assert.equal(created.data.invited_by_id, a.userId);
+      const invitation = created.data;
+
+      const listed = await InvitationsService.readInvitations({ client: a.session.client });
+      assert.equal(listed.response.status, 200);
+      assert.deepEqual(listed.data, { data: [invitation], count: 1 });
+      const ofB = await InvitationsService.readInvitations({ client: b.session.client });
+      assert.deepEqual(ofB.data, { data: [], count: 0 });
+      const stolen = await InvitationsService.deleteInvitation({
+        client: b.session.client,
+        path: { invitation_id: invitation.id },
+      });
+      assert.equal(stolen.response.status, 404);
+
+      const taken = await InvitationsService.createInvitation({
+        client: a.session.client,
+        body: { email: b.email, role: 'member' },
+      });
+      assert.equal(taken.response.status, 409);
+
+      const forged = await InvitationsService.acceptInvitation({
+        body: { token: 'forged', password: newPassword() },
+      });
+      assert.equal(forged.response.status, 400);
+      assert.equal(forged.error?.detail, 'Invalid token');
+
+      const revoked = await InvitationsService.deleteInvitation({
+        client: a.session.client,
+        path: { invitation_id: invitation.id },
+      });
+      assert.equal(revoked.response.status, 204);
+      const after = await InvitationsService.readInvitations({ client: a.session.client });
+      assert.deepEqual(after.data, { data: [], count: 0 });
     });
   });
 });

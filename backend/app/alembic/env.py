@@ -17,6 +17,14 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 target_metadata = SQLModel.metadata
 
+# pgqueuer's tables are created by our migrations from its DDL, not from models: leave them
+# out of autogenerate's comparison.
+QUEUE_TABLES = {"pgqueuer", "pgqueuer_log", "pgqueuer_schedules", "pgqueuer_statistics"}
+
+
+def include_name(name: str | None, type_: str, _: object) -> bool:
+    return not (type_ == "table" and name in QUEUE_TABLES)
+
 
 def database_url() -> str:
     url = config.attributes.get("url")
@@ -34,13 +42,19 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
 
 
 def do_run_migrations(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -15,7 +15,7 @@ from app.core.config import settings
 from app.core.db import SessionMaker
 from app.core.logs import set_caller
 from app.core.security import decode_access_token
-from app.models import ROLE_RANK, Project, Role, Task, User
+from app.models import ROLE_RANK, Invitation, Project, Role, Task, User
 
 reusable_oauth2 = OAuth2PasswordBearer(
     tokenUrl=f"{settings.API_V1_STR}/login/access-token", auto_error=False
@@ -162,9 +162,21 @@ async def get_task_in_scope(
     return task
 
 
+async def get_invitation_in_scope(
+    session: SessionDep, caller: CurrentUser, invitation_id: Annotated[uuid.UUID, Path()]
+) -> Invitation:
+    invitation = await crud.get_invitation(
+        session=session, tenant_id=tenant_scope(caller), invitation_id=invitation_id
+    )
+    if invitation is None:
+        raise HTTPException(status_code=404, detail="Invitation not found")
+    return invitation
+
+
 UserInScope = Annotated[User, Depends(get_user_in_scope)]
 ProjectInScope = Annotated[Project, Depends(get_project_in_scope)]
 TaskInScope = Annotated[Task, Depends(get_task_in_scope)]
+InvitationInScope = Annotated[Invitation, Depends(get_invitation_in_scope)]
 
 
 def parse_if_match(

@@ -1,7 +1,7 @@
 from fastapi import APIRouter
 
-from app.api.routes import login, projects, tasks, tenants, users, utils
+from app.api.routes import invitations, login, projects, tasks, tenants, users, utils
 
 api_router = APIRouter()
-for module in (login, users, tenants, projects, tasks, utils):
+for module in (login, users, tenants, projects, tasks, invitations, utils):
     api_router.include_router(module.router)

@@ -143,11 +143,29 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.API_DOCS if self.API_DOCS is not None else self.ENVIRONMENT != "production"
+    # Background jobs (pgqueuer): see README "Background jobs".
+    WORKER_IN_PROCESS: bool = True
+    JOB_MAX_ATTEMPTS: int = Field(default=12, ge=1)
+    JOB_RETRY_DELAY_SECONDS: float = Field(default=5.0, gt=0)
+    JOB_RETRY_MAX_DELAY_SECONDS: float = Field(default=3600.0, gt=0)
+    JOB_HEARTBEAT_TIMEOUT_SECONDS: float = Field(default=30.0, gt=0)
+    JOB_POLL_SECONDS: float = Field(default=30.0, gt=0)
+    CLEANUP_SCHEDULE: str = "17 * * * *"
+    INVITATION_EXPIRE_DAYS: int = Field(default=7, ge=1)
 
     @field_validator("DATABASE_URL")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         return normalise_database_url(value) if value else None
+
+    @field_validator("CLEANUP_SCHEDULE")
+    @classmethod
+    def _cron_expression(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError("must be a cron expression such as '17 * * * *'")
+        return value
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -17,6 +17,7 @@ from app.crud.auth import (
     revoke_user_logins,
     rotate_refresh_token,
 )
+from app.crud.cleanup import delete_expired_rows
 from app.crud.common import (
     T,
     commit_or_conflict,
@@ -25,6 +26,13 @@ from app.crud.common import (
     page,
     update_versioned,
     violated_constraint,
+)
+from app.crud.invitations import (
+    add_invitation,
+    consume_invitation,
+    delete_invitation,
+    get_invitation,
+    list_invitations,
 )
 from app.crud.projects import (
     PROJECT_SORTS,
@@ -68,10 +76,12 @@ __all__ = [
     "PROJECT_SORTS",
     "TASK_SORTS",
     "T",
+    "add_invitation",
     "add_refresh_token",
     "add_user",
     "clear_login_failures",
     "commit_or_conflict",
+    "consume_invitation",
     "consume_password_reset_token",
     "contains",
     "create_login",
@@ -81,16 +91,20 @@ __all__ = [
     "create_tenant",
     "create_tenant_with_owner",
     "create_user",
+    "delete_expired_rows",
+    "delete_invitation",
     "delete_tenant",
     "delete_user",
     "delete_versioned",
     "get_active_user_of_login",
+    "get_invitation",
     "get_project",
     "get_task",
     "get_tenant",
     "get_user",
     "get_user_by_email",
     "is_active_user_of_tenant",
+    "list_invitations",
     "list_projects",
     "list_tasks",
     "list_tenants",

@@ -148,7 +148,8 @@ async def clear_login_failures(*, session: AsyncSession, key: str) -> None:
 
 
 async def create_password_reset_token(*, session: AsyncSession, user_id: uuid.UUID) -> str:
-    """A new single-use reset token; earlier unused ones of the user stop working."""
+    """A new single-use reset token (not committed: its email job joins the transaction);
+    earlier unused ones of the user stop working."""
     await session.exec(
         sa.delete(PasswordResetToken).where(col(PasswordResetToken.user_id) == user_id)
     )
@@ -160,7 +161,6 @@ async def create_password_reset_token(*, session: AsyncSession, user_id: uuid.UU
             expires_at=utc_now() + timedelta(minutes=settings.PASSWORD_RESET_TOKEN_EXPIRE_MINUTES),
         )
     )
-    await session.commit()
     return token
 
 

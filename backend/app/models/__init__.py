@@ -26,6 +26,14 @@ from app.models.common import (
     timestamp_field,
     utc_now,
 )
+from app.models.invitations import (
+    Invitation,
+    InvitationAccept,
+    InvitationBase,
+    InvitationCreate,
+    InvitationPublic,
+    InvitationsPublic,
+)
 from app.models.projects import (
     Project,
     ProjectBase,
@@ -71,6 +79,12 @@ __all__ = [
     "ROLE_RANK",
     "Email",
     "ErrorDetail",
+    "Invitation",
+    "InvitationAccept",
+    "InvitationBase",
+    "InvitationCreate",
+    "InvitationPublic",
+    "InvitationsPublic",
     "Login",
     "LoginThrottle",
     "Message",

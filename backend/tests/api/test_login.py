@@ -1,6 +1,5 @@
 """Authentication: sign-in, tokens (access, refresh, logout), password recovery, throttling."""
 
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +14,6 @@ from httpx import ASGITransport, AsyncClient, Response
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import emails
 from app.core import security
 from app.core.config import settings
 from app.core.security import create_access_token, hash_token
@@ -31,6 +29,7 @@ from tests.factories import (
     slow_context,
     unique_email,
 )
+from tests.mail import Outbox
 
 INCORRECT = {"detail": "Incorrect email or password"}
 INACTIVE = {"detail": "Inactive user"}
@@ -444,28 +443,6 @@ async def test_password_change_revokes_all_logins(client: AsyncClient, make: Fac
     assert (await login(client, owner.email, NEW_PASSWORD)).status_code == 200
 
 
-class Outbox:
-    """Emails the app would have sent (see `emails.send_email`)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, emails.EmailData]] = []
-
-    async def send(self, *, email_to: str, data: emails.EmailData) -> None:
-        self.sent.append((email_to, data))
-
-    def reset_token(self, index: int = -1) -> str:
-        match = re.search(r"reset-password\?token=([\w-]+)", self.sent[index][1].text)
-        assert match, self.sent[index][1].text
-        return match.group(1)
-
-
-@pytest.fixture
-def outbox(monkeypatch: pytest.MonkeyPatch) -> Outbox:
-    box = Outbox()
-    monkeypatch.setattr(emails, "send_email", box.send)
-    return box
-
-
 async def recover(client: AsyncClient, email: str) -> Response:
     return await client.post(f"{API}/password-recovery/{email}")
 
@@ -488,7 +465,7 @@ async def test_password_recovery_answers_the_same_for_any_email(
         response = await recover(client, odd)
         assert response.status_code == 200, odd
         assert response.json() == RECOVERY
-    assert [to for to, _ in outbox.sent] == [owner.email]
+    assert [message.email_to for message in await outbox.sent()] == [owner.email]
 
 
 async def test_password_recovery_sends_nothing_to_an_inactive_user(
@@ -505,7 +482,7 @@ async def test_password_recovery_sends_nothing_to_an_inactive_user(
     response = await recover(client, inactive_email)
     assert response.status_code == 200
     assert response.json() == RECOVERY
-    assert outbox.sent == []
+    assert await outbox.sent() == []
 
 
 async def test_password_reset_sets_the_password_and_revokes_all_logins(
@@ -514,8 +491,8 @@ async def test_password_reset_sets_the_password_and_revokes_all_logins(
     owner = await make.signup()
     other_login = (await login(client, owner.email)).json()
     assert (await recover(client, owner.email.upper())).status_code == 200
-    token = outbox.reset_token()
-    assert owner.email in outbox.sent[0][1].subject
+    token = await outbox.reset_token()
+    assert owner.email in (await outbox.sent())[0].subject
     response = await reset(client, token)
     assert response.status_code == 200, response.text
     assert response.json() == {"message": "Password updated successfully"}
@@ -531,7 +508,7 @@ async def test_a_reset_token_works_once(
 ) -> None:
     owner = await make.signup()
     await recover(client, owner.email)
-    token = outbox.reset_token()
+    token = await outbox.reset_token()
     assert (await reset(client, token)).status_code == 200
     response = await reset(client, token, "yet another password")
     assert response.status_code == 400
@@ -545,7 +522,7 @@ async def test_a_newer_reset_token_supersedes_the_older(
     owner = await make.signup()
     await recover(client, owner.email)
     await recover(client, owner.email)
-    first, second = outbox.reset_token(0), outbox.reset_token(1)
+    first, second = await outbox.reset_token(0), await outbox.reset_token(1)
     assert first != second
     response = await reset(client, first)
     assert response.status_code == 400
@@ -563,7 +540,7 @@ async def test_an_expired_reset_token_is_invalid(
         .where(col(PasswordResetToken.user_id) == uuid.UUID(owner.id))
         .values(expires_at=utc_now() - timedelta(seconds=1))
     )
-    response = await reset(client, outbox.reset_token())
+    response = await reset(client, await outbox.reset_token())
     assert response.status_code == 400
     assert response.json() == INVALID_TOKEN
     assert (await login(client, owner.email)).status_code == 200
@@ -586,7 +563,7 @@ async def test_a_reset_token_of_a_since_deactivated_user_is_invalid(
     owner = await make.signup()
     member = await make.user(owner)
     await recover(client, member.email)
-    token = outbox.reset_token()
+    token = await outbox.reset_token()
     await client.patch(f"{API}/users/{member.id}", json={"is_active": False}, headers=owner.headers)
     response = await reset(client, token)
     assert response.status_code == 400
@@ -733,7 +710,7 @@ async def test_a_password_change_cancels_a_pending_reset_token(
 ) -> None:
     owner = await make.signup()
     await recover(client, owner.email)
-    token = outbox.reset_token()
+    token = await outbox.reset_token()
     fresh = (await login(client, owner.email)).json()
     response = await client.patch(
         f"{API}/users/me/password",
@@ -753,7 +730,7 @@ async def test_password_recovery_with_a_nul_answers_the_same(
     response = await recover(client, "a%00b@example.com")
     assert response.status_code == 200
     assert response.json() == RECOVERY
-    assert outbox.sent == []
+    assert await outbox.sent() == []
 
 
 async def test_reactivating_a_user_does_not_revive_their_old_tokens(

@@ -395,3 +395,54 @@ async def test_create_tenants(client: AsyncClient, world: World, role: str) -> N
     else:
         assert response.status_code == 403
         assert login.status_code == 400
+
+
+# --- invite users: no | members, admins | any role | into its own tenant -------------------
+# --- list / revoke invitations: no | of members, admins | yes | any tenant -------------------
+
+
+async def invitation_ids(client: AsyncClient, actor: Actor, world: World) -> Response:
+    params = tenant_params(actor, world)
+    return await client.get(f"{API}/invitations/", params=params, headers=actor.headers)
+
+
+@pytest.mark.parametrize("new_role", USER_ROLES)
+@pytest.mark.parametrize("role", ROLES)
+async def test_invite_users(client: AsyncClient, world: World, role: str, new_role: str) -> None:
+    actor = world.actor(role)
+    body = {"email": unique_email("invited"), "role": new_role}
+    response = await client.post(f"{API}/invitations/", json=body, headers=actor.headers)
+    listed = await client.get(f"{API}/invitations/", headers=actor.headers)
+    if may_create(role, new_role):
+        assert response.status_code == 201, response.text
+        assert response.json()["role"] == new_role
+        assert response.json()["tenant_id"] == actor.tenant_id
+        assert response.json()["id"] in {row["id"] for row in listed.json()["data"]}
+    else:
+        assert response.status_code == 403, response.text
+        owner_list = await invitation_ids(client, world.home.owner, world)
+        assert owner_list.json()["count"] == 0
+
+
+@pytest.mark.parametrize("invited_role", USER_ROLES)
+@pytest.mark.parametrize("role", ROLES)
+async def test_list_and_revoke_invitations(
+    client: AsyncClient, world: World, role: str, invited_role: str
+) -> None:
+    actor, owner = world.actor(role), world.home.owner
+    body = {"email": unique_email("invited"), "role": invited_role}
+    invitation = (await client.post(f"{API}/invitations/", json=body, headers=owner.headers)).json()
+    listed = await invitation_ids(client, actor, world)
+    response = await client.delete(f"{API}/invitations/{invitation['id']}", headers=actor.headers)
+    left = {row["id"] for row in (await invitation_ids(client, owner, world)).json()["data"]}
+    if role == "member":
+        assert listed.status_code == 403
+    else:
+        assert listed.status_code == 200
+        assert [row["id"] for row in listed.json()["data"]] == [invitation["id"]]
+    if may_create(role, invited_role):
+        assert response.status_code == 204, response.text
+        assert left == set()
+    else:
+        assert response.status_code == 403, response.text
+        assert left == {invitation["id"]}

@@ -29,6 +29,8 @@ class World:
     task_of_a: dict[str, Any]
     project_of_b: dict[str, Any]
     task_of_b: dict[str, Any]
+    invitation_of_a: dict[str, Any]
+    invitation_of_b: dict[str, Any]
 
 
 # Every path parameter of the schema must be named here: ids get tenant B's row (and a random
@@ -38,6 +40,7 @@ ID_OF_B: dict[str, Callable[[World], str]] = {
     "project_id": lambda world: world.project_of_b["id"],
     "task_id": lambda world: world.task_of_b["id"],
     "tenant_id": lambda world: world.b.id,
+    "invitation_id": lambda world: world.invitation_of_b["id"],
 }
 NOT_IDS = {"email"}
 # A plausible, valid body for a route with an id parameter that takes one.
@@ -47,7 +50,7 @@ BODY_FOR: dict[str, dict[str, Any]] = {
     "task_id": {"title": "Hijacked", "status": "done"},
     "tenant_id": {"name": "Hijacked"},
 }
-KNOWN_LISTS = {"/users/", "/projects/", "/tasks/", "/tenants/"}
+KNOWN_LISTS = {"/users/", "/projects/", "/tasks/", "/tenants/", "/invitations/"}
 SUPERUSER_LISTS = {"/tenants/"}
 
 PATH_PARAM = re.compile(r"{([^}]+)}")
@@ -102,6 +105,7 @@ async def snapshot(client: AsyncClient, world: World) -> dict[str, Any]:
         "users": f"{API}/users/",
         "projects": f"{API}/projects/",
         "tasks": f"{API}/tasks/",
+        "invitations": f"{API}/invitations/",
     }
     rows = {}
     for key, url in urls.items():
@@ -111,8 +115,16 @@ async def snapshot(client: AsyncClient, world: World) -> dict[str, Any]:
     return rows
 
 
+async def invite(client: AsyncClient, actor: Actor) -> dict[str, Any]:
+    body = {"email": unique_email("invited"), "role": "member"}
+    response = await client.post(f"{API}/invitations/", json=body, headers=actor.headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
 @pytest.fixture
-async def world(make: Factories) -> World:
+async def world(client: AsyncClient, make: Factories) -> World:
     a = await make.tenant("A")
     b = await make.tenant("B")
     project_of_a = await make.project(a.owner, name="A's project")
@@ -124,6 +136,8 @@ async def world(make: Factories) -> World:
         task_of_a=await make.task(a.owner, project_of_a["id"], assignee_id=a.member.id),
         project_of_b=project_of_b,
         task_of_b=await make.task(b.owner, project_of_b["id"], assignee_id=b.member.id),
+        invitation_of_a=await invite(client, a.owner),
+        invitation_of_b=await invite(client, b.owner),
     )
 
 
@@ -140,6 +154,7 @@ def test_the_walker_knows_every_id_route() -> None:
         for method in ("GET", "PATCH", "DELETE")
     }
     assert expected <= routes
+    assert ("DELETE", f"{API}/invitations/{{invitation_id}}") in routes
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -208,6 +223,8 @@ async def test_lists_never_show_another_tenants_rows(
     for user_id in users_of_b:
         assert await list_ids(client, actor, "tasks", assignee_id=user_id) == set()
     assert await list_ids(client, actor, "projects", q="B's") == set()
+    if role != "member":
+        assert await list_ids(client, actor, "invitations") == {world.invitation_of_a["id"]}
     # Naming B as the tenant of a list is refused exactly like a random tenant.
     for resource in ("users", "projects", "tasks"):
         url = f"{API}/{resource}/"

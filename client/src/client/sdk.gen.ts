@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginLogoutData, LoginLogoutErrors, LoginLogoutResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordHtmlContentData, LoginRecoverPasswordHtmlContentErrors, LoginRecoverPasswordHtmlContentResponses, LoginRecoverPasswordResponses, LoginRefreshAccessTokenData, LoginRefreshAccessTokenErrors, LoginRefreshAccessTokenResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenErrors, LoginTestTokenResponses, ProjectsCreateProjectData, ProjectsCreateProjectErrors, ProjectsCreateProjectResponses, ProjectsDeleteProjectData, ProjectsDeleteProjectErrors, ProjectsDeleteProjectResponses, ProjectsReadProjectData, ProjectsReadProjectErrors, ProjectsReadProjectResponses, ProjectsReadProjectsData, ProjectsReadProjectsErrors, ProjectsReadProjectsResponses, ProjectsUpdateProjectData, ProjectsUpdateProjectErrors, ProjectsUpdateProjectResponses, TasksCreateTaskData, TasksCreateTaskErrors, TasksCreateTaskResponses, TasksDeleteTaskData, TasksDeleteTaskErrors, TasksDeleteTaskResponses, TasksReadTaskData, TasksReadTaskErrors, TasksReadTaskResponses, TasksReadTasksData, TasksReadTasksErrors, TasksReadTasksResponses, TasksUpdateTaskData, TasksUpdateTaskErrors, TasksUpdateTaskResponses, TenantsCreateTenantData, TenantsCreateTenantErrors, TenantsCreateTenantResponses, TenantsDeleteTenantData, TenantsDeleteTenantErrors, TenantsDeleteTenantMeData, TenantsDeleteTenantMeErrors, TenantsDeleteTenantMeResponses, TenantsDeleteTenantResponses, TenantsReadTenantData, TenantsReadTenantErrors, TenantsReadTenantMeData, TenantsReadTenantMeErrors, TenantsReadTenantMeResponses, TenantsReadTenantResponses, TenantsReadTenantsData, TenantsReadTenantsErrors, TenantsReadTenantsResponses, TenantsUpdateTenantData, TenantsUpdateTenantErrors, TenantsUpdateTenantMeData, TenantsUpdateTenantMeErrors, TenantsUpdateTenantMeResponses, TenantsUpdateTenantResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeErrors, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserData, UsersReadUserErrors, UsersReadUserMeData, UsersReadUserMeErrors, UsersReadUserMeResponses, UsersReadUserResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadyData, UtilsReadyErrors, UtilsReadyResponses, UtilsTestEmailData, UtilsTestEmailErrors, UtilsTestEmailResponses } from './types.gen';
+import type { InvitationsAcceptInvitationData, InvitationsAcceptInvitationErrors, InvitationsAcceptInvitationResponses, InvitationsCreateInvitationData, InvitationsCreateInvitationErrors, InvitationsCreateInvitationResponses, InvitationsDeleteInvitationData, InvitationsDeleteInvitationErrors, InvitationsDeleteInvitationResponses, InvitationsReadInvitationsData, InvitationsReadInvitationsErrors, InvitationsReadInvitationsResponses, LoginLoginAccessTokenData, LoginLoginAccessTokenErrors, LoginLoginAccessTokenResponses, LoginLogoutData, LoginLogoutErrors, LoginLogoutResponses, LoginRecoverPasswordData, LoginRecoverPasswordErrors, LoginRecoverPasswordHtmlContentData, LoginRecoverPasswordHtmlContentErrors, LoginRecoverPasswordHtmlContentResponses, LoginRecoverPasswordResponses, LoginRefreshAccessTokenData, LoginRefreshAccessTokenErrors, LoginRefreshAccessTokenResponses, LoginResetPasswordData, LoginResetPasswordErrors, LoginResetPasswordResponses, LoginTestTokenData, LoginTestTokenErrors, LoginTestTokenResponses, ProjectsCreateProjectData, ProjectsCreateProjectErrors, ProjectsCreateProjectResponses, ProjectsDeleteProjectData, ProjectsDeleteProjectErrors, ProjectsDeleteProjectResponses, ProjectsReadProjectData, ProjectsReadProjectErrors, ProjectsReadProjectResponses, ProjectsReadProjectsData, ProjectsReadProjectsErrors, ProjectsReadProjectsResponses, ProjectsUpdateProjectData, ProjectsUpdateProjectErrors, ProjectsUpdateProjectResponses, TasksCreateTaskData, TasksCreateTaskErrors, TasksCreateTaskResponses, TasksDeleteTaskData, TasksDeleteTaskErrors, TasksDeleteTaskResponses, TasksReadTaskData, TasksReadTaskErrors, TasksReadTaskResponses, TasksReadTasksData, TasksReadTasksErrors, TasksReadTasksResponses, TasksUpdateTaskData, TasksUpdateTaskErrors, TasksUpdateTaskResponses, TenantsCreateTenantData, TenantsCreateTenantErrors, TenantsCreateTenantResponses, TenantsDeleteTenantData, TenantsDeleteTenantErrors, TenantsDeleteTenantMeData, TenantsDeleteTenantMeErrors, TenantsDeleteTenantMeResponses, TenantsDeleteTenantResponses, TenantsReadTenantData, TenantsReadTenantErrors, TenantsReadTenantMeData, TenantsReadTenantMeErrors, TenantsReadTenantMeResponses, TenantsReadTenantResponses, TenantsReadTenantsData, TenantsReadTenantsErrors, TenantsReadTenantsResponses, TenantsUpdateTenantData, TenantsUpdateTenantErrors, TenantsUpdateTenantMeData, TenantsUpdateTenantMeErrors, TenantsUpdateTenantMeResponses, TenantsUpdateTenantResponses, UsersCreateUserData, UsersCreateUserErrors, UsersCreateUserResponses, UsersDeleteUserData, UsersDeleteUserErrors, UsersDeleteUserMeData, UsersDeleteUserMeErrors, UsersDeleteUserMeResponses, UsersDeleteUserResponses, UsersReadUserData, UsersReadUserErrors, UsersReadUserMeData, UsersReadUserMeErrors, UsersReadUserMeResponses, UsersReadUserResponses, UsersReadUsersData, UsersReadUsersErrors, UsersReadUsersResponses, UsersRegisterUserData, UsersRegisterUserErrors, UsersRegisterUserResponses, UsersUpdatePasswordMeData, UsersUpdatePasswordMeErrors, UsersUpdatePasswordMeResponses, UsersUpdateUserData, UsersUpdateUserErrors, UsersUpdateUserMeData, UsersUpdateUserMeErrors, UsersUpdateUserMeResponses, UsersUpdateUserResponses, UtilsHealthCheckData, UtilsHealthCheckResponses, UtilsReadyData, UtilsReadyErrors, UtilsReadyResponses, UtilsTestEmailData, UtilsTestEmailErrors, UtilsTestEmailResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -536,6 +536,67 @@ export class TasksService {
     }
 }
 
+export class InvitationsService {
+    /**
+     * Read Invitations
+     *
+     * The pending invitations of the caller's tenant (a superuser's cover every tenant).
+     */
+    public static readInvitations<ThrowOnError extends boolean = false>(options?: Options<InvitationsReadInvitationsData, ThrowOnError>) {
+        return (options?.client ?? client).get<InvitationsReadInvitationsResponses, InvitationsReadInvitationsErrors, ThrowOnError>({
+            security: [{ scheme: 'bearer', type: 'http' }],
+            url: '/api/v1/invitations/',
+            ...options
+        });
+    }
+    
+    /**
+     * Create Invitation
+     *
+     * Invite an email into the caller's tenant with a role; the link is emailed (a job).
+     */
+    public static createInvitation<ThrowOnError extends boolean = false>(options: Options<InvitationsCreateInvitationData, ThrowOnError>) {
+        return (options.client ?? client).post<InvitationsCreateInvitationResponses, InvitationsCreateInvitationErrors, ThrowOnError>({
+            security: [{ scheme: 'bearer', type: 'http' }],
+            url: '/api/v1/invitations/',
+            ...options,
+            headers: {
+                'Content-Type': 'application/json',
+                ...options.headers
+            }
+        });
+    }
+    
+    /**
+     * Delete Invitation
+     *
+     * Revoke a pending invitation: its link stops working.
+     */
+    public static deleteInvitation<ThrowOnError extends boolean = false>(options: Options<InvitationsDeleteInvitationData, ThrowOnError>) {
+        return (options.client ?? client).delete<InvitationsDeleteInvitationResponses, InvitationsDeleteInvitationErrors, ThrowOnError>({
+            security: [{ scheme: 'bearer', type: 'http' }],
+            url: '/api/v1/invitations/{invitation_id}',
+            ...options
+        });
+    }
+    
+    /**
+     * Accept Invitation
+     *
+     * Join the inviting tenant with the invited role: creates the user and signs them in.
+     */
+    public static acceptInvitation<ThrowOnError extends boolean = false>(options: Options<InvitationsAcceptInvitationData, ThrowOnError>) {
+        return (options.client ?? client).post<InvitationsAcceptInvitationResponses, InvitationsAcceptInvitationErrors, ThrowOnError>({
+            url: '/api/v1/invitations/accept',
+            ...options,
+            headers: {
+                'Content-Type': 'application/json',
+                ...options.headers
+            }
+        });
+    }
+}
+
 export class UtilsService {
     /**
      * Health Check
@@ -558,7 +619,7 @@ export class UtilsService {
     /**
      * Test Email
      *
-     * Superuser: send a test email (in the background).
+     * Superuser: send a test email (a background job).
      */
     public static testEmail<ThrowOnError extends boolean = false>(options: Options<UtilsTestEmailData, ThrowOnError>) {
         return (options.client ?? client).post<UtilsTestEmailResponses, UtilsTestEmailErrors, ThrowOnError>({

@@ -27,6 +27,80 @@ export type HttpValidationError = {
 };
 
 /**
+ * InvitationAccept
+ */
+export type InvitationAccept = {
+    /**
+     * Token
+     */
+    token: string;
+    /**
+     * Password
+     */
+    password: string;
+    /**
+     * Full Name
+     */
+    full_name?: string | null;
+};
+
+/**
+ * InvitationCreate
+ */
+export type InvitationCreate = {
+    /**
+     * Email
+     */
+    email: string;
+    role?: Role;
+};
+
+/**
+ * InvitationPublic
+ */
+export type InvitationPublic = {
+    /**
+     * Email
+     */
+    email: string;
+    /**
+     * Id
+     */
+    id: string;
+    role: Role;
+    /**
+     * Tenant Id
+     */
+    tenant_id: string;
+    /**
+     * Invited By Id
+     */
+    invited_by_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string;
+};
+
+/**
+ * InvitationsPublic
+ */
+export type InvitationsPublic = {
+    /**
+     * Data
+     */
+    data: Array<InvitationPublic>;
+    /**
+     * Count
+     */
+    count: number;
+};
+
+/**
  * LoginForm
  *
  * OAuth2 password form: `username` is the email.
@@ -1972,6 +2046,170 @@ export type TasksUpdateTaskResponses = {
 };
 
 export type TasksUpdateTaskResponse = TasksUpdateTaskResponses[keyof TasksUpdateTaskResponses];
+
+export type InvitationsReadInvitationsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Skip
+         *
+         * Rows to skip
+         */
+        skip?: number;
+        /**
+         * Limit
+         *
+         * Rows in the page
+         */
+        limit?: number;
+        /**
+         * Tenant Id
+         *
+         * Superuser: only this tenant's rows
+         */
+        tenant_id?: string | null;
+    };
+    url: '/api/v1/invitations/';
+};
+
+export type InvitationsReadInvitationsErrors = {
+    /**
+     * Missing, invalid or expired credentials
+     */
+    401: ErrorDetail;
+    /**
+     * The caller's role does not allow this
+     */
+    403: ErrorDetail;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type InvitationsReadInvitationsError = InvitationsReadInvitationsErrors[keyof InvitationsReadInvitationsErrors];
+
+export type InvitationsReadInvitationsResponses = {
+    /**
+     * Successful Response
+     */
+    200: InvitationsPublic;
+};
+
+export type InvitationsReadInvitationsResponse = InvitationsReadInvitationsResponses[keyof InvitationsReadInvitationsResponses];
+
+export type InvitationsCreateInvitationData = {
+    body: InvitationCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/invitations/';
+};
+
+export type InvitationsCreateInvitationErrors = {
+    /**
+     * Missing, invalid or expired credentials
+     */
+    401: ErrorDetail;
+    /**
+     * The caller's role does not allow this
+     */
+    403: ErrorDetail;
+    /**
+     * Conflict with the current state (duplicate, last owner, ...)
+     */
+    409: ErrorDetail;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type InvitationsCreateInvitationError = InvitationsCreateInvitationErrors[keyof InvitationsCreateInvitationErrors];
+
+export type InvitationsCreateInvitationResponses = {
+    /**
+     * Successful Response
+     */
+    201: InvitationPublic;
+};
+
+export type InvitationsCreateInvitationResponse = InvitationsCreateInvitationResponses[keyof InvitationsCreateInvitationResponses];
+
+export type InvitationsDeleteInvitationData = {
+    body?: never;
+    path: {
+        /**
+         * Invitation Id
+         */
+        invitation_id: string;
+    };
+    query?: never;
+    url: '/api/v1/invitations/{invitation_id}';
+};
+
+export type InvitationsDeleteInvitationErrors = {
+    /**
+     * Missing, invalid or expired credentials
+     */
+    401: ErrorDetail;
+    /**
+     * The caller's role does not allow this
+     */
+    403: ErrorDetail;
+    /**
+     * Not found, or another tenant's
+     */
+    404: ErrorDetail;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type InvitationsDeleteInvitationError = InvitationsDeleteInvitationErrors[keyof InvitationsDeleteInvitationErrors];
+
+export type InvitationsDeleteInvitationResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type InvitationsDeleteInvitationResponse = InvitationsDeleteInvitationResponses[keyof InvitationsDeleteInvitationResponses];
+
+export type InvitationsAcceptInvitationData = {
+    body: InvitationAccept;
+    path?: never;
+    query?: never;
+    url: '/api/v1/invitations/accept';
+};
+
+export type InvitationsAcceptInvitationErrors = {
+    /**
+     * Bad request
+     */
+    400: ErrorDetail;
+    /**
+     * Conflict with the current state (duplicate, last owner, ...)
+     */
+    409: ErrorDetail;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type InvitationsAcceptInvitationError = InvitationsAcceptInvitationErrors[keyof InvitationsAcceptInvitationErrors];
+
+export type InvitationsAcceptInvitationResponses = {
+    /**
+     * Successful Response
+     */
+    200: Token;
+};
+
+export type InvitationsAcceptInvitationResponse = InvitationsAcceptInvitationResponses[keyof InvitationsAcceptInvitationResponses];
 
 export type UtilsHealthCheckData = {
     body?: never;

@@ -1,10 +1,10 @@
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from app import crud, emails
+from app import crud, emails, jobs
 from app.api.deps import CallerDep, CurrentSuperuser, CurrentUser, SessionDep, unauthorized
 from app.api.errors import StrictJSONRoute, json_error_responses, responses
 from app.core.config import settings
@@ -111,16 +111,16 @@ async def test_token(current_user: CurrentUser) -> User:
 
 
 @router.post("/password-recovery/{email}")
-async def recover_password(
-    email: str, session: SessionDep, background_tasks: BackgroundTasks
-) -> Message:
+async def recover_password(email: str, session: SessionDep) -> Message:
     """Email a single-use password reset link; the answer is the same whether or not the email exists."""
     # A NUL can be in no stored email (PostgreSQL would refuse to compare it): same answer.
     user = None if "\x00" in email else await crud.get_user_by_email(session=session, email=email)
     if user is not None and user.is_active:
         token = await crud.create_password_reset_token(session=session, user_id=user.id)
         data = emails.reset_password_email(email_to=user.email, token=token)
-        background_tasks.add_task(emails.send_email, email_to=user.email, data=data)
+        # The email is a job in the token's own transaction: both are kept, or neither.
+        await jobs.enqueue_email(session=session, email_to=user.email, data=data)
+        await session.commit()
     return Message(message=RECOVERY_MESSAGE)
 
 

@@ -1,12 +1,12 @@
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import EmailStr
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import emails
+from app import emails, jobs
 from app.api.deps import CurrentSuperuser, SessionDep
 from app.api.errors import StrictJSONRoute, responses
 from app.core.config import settings
@@ -39,12 +39,10 @@ async def ready(session: SessionDep) -> bool:
     "/test-email/", status_code=status.HTTP_201_CREATED, responses=responses(401, 403, 422)
 )
 async def test_email(
-    email_to: Annotated[EmailStr, Query()],
-    _: CurrentSuperuser,
-    background_tasks: BackgroundTasks,
+    email_to: Annotated[EmailStr, Query()], session: SessionDep, _: CurrentSuperuser
 ) -> Message:
-    """Superuser: send a test email (in the background)."""
-    background_tasks.add_task(
-        emails.send_email, email_to=email_to, data=emails.test_email(email_to=email_to)
-    )
+    """Superuser: send a test email (a background job)."""
+    data = emails.test_email(email_to=email_to)
+    await jobs.enqueue_email(session=session, email_to=email_to, data=data)
+    await session.commit()
     return Message(message="Test email sent")
