@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import crud, emails
 from app.core.config import settings
 from app.core.db import SessionMaker, engine
+from app.core.logs import current_request_id, request_context
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class EmailJob(BaseModel):
     html: str
     text: str
     message_id: str
+    request_id: str | None = None  # the request that made it: its log lines carry the id
 
 
 async def enqueue_email(*, session: AsyncSession, email_to: str, data: emails.EmailData) -> None:
@@ -77,17 +79,22 @@ async def enqueue_email(*, session: AsyncSession, email_to: str, data: emails.Em
         html=data.html,
         text=data.text,
         message_id=make_msgid(domain=domain),
+        request_id=current_request_id(),
     )
     await enqueue(session, SEND_EMAIL, job)
 
 
 async def send_email(job: Job) -> None:
-    message = EmailJob.model_validate_json(job.payload or b"")
-    await emails.send_email(
-        email_to=message.email_to,
-        data=emails.EmailData(subject=message.subject, html=message.html, text=message.text),
-        message_id=message.message_id,
-    )
+    await deliver_email(EmailJob.model_validate_json(job.payload or b""))
+
+
+async def deliver_email(message: EmailJob) -> None:
+    with request_context(message.request_id):
+        await emails.send_email(
+            email_to=message.email_to,
+            data=emails.EmailData(subject=message.subject, html=message.html, text=message.text),
+            message_id=message.message_id,
+        )
 
 
 async def clean_up(_: Schedule) -> None:

@@ -186,6 +186,8 @@ def test_the_readme_table_and_the_env_file_agree_with_the_settings() -> None:
         value = env.get(name)
         if value and name not in LOCAL_OVERRIDES:
             assert f"`{value}`" == rendered(field.default), (name, value)
+
+
 def test_the_clean_up_schedule_must_be_a_cron_expression(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLEANUP_SCHEDULE", "every hour")
     with pytest.raises(ValueError, match="CLEANUP_SCHEDULE"):

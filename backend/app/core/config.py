@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     @property
     def docs_enabled(self) -> bool:
         return self.API_DOCS if self.API_DOCS is not None else self.ENVIRONMENT != "production"
+
     # Background jobs (pgqueuer): see README "Background jobs".
     WORKER_IN_PROCESS: bool = True
     JOB_MAX_ATTEMPTS: int = Field(default=12, ge=1)
