@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import text
@@ -162,7 +163,7 @@ async def test_only_connection_errors_count_as_an_outage() -> None:
     assert database_unavailable(through_sqlalchemy.value)
 
     with pytest.raises(FileNotFoundError) as missing_file:
-        Path("/nonexistent/template.html").read_text()
+        await anyio.Path("/nonexistent/template.html").read_text()
     assert not database_unavailable(missing_file.value)
 
     live = create_async_engine(url_for_database(SERVER_URL, "postgres"))
