@@ -22,12 +22,53 @@ sync_environment
 check_settings
 check_port "$HOST" "$PORT"
 
+# Ctrl-C / SIGTERM: stop the running step (prestart, then uvicorn) and exit; the EXIT trap
+# then stops the embedded PostgreSQL (unless another run.sh still uses it). Each step runs in
+# its own process group (set -m): a Ctrl-C reaches it once, through us. uvicorn treats a
+# second signal as "drop the requests in flight".
+stopping=""
+child=""
+trap 'stopping=1; [ -z "$child" ] || kill -TERM -- "-$child" 2>/dev/null || true' INT TERM
 trap stop_embedded_postgres EXIT
+
+# Run "$@" in the background in its own process group; sets $child.
+spawn() {
+  set -m
+  "$@" &
+  child=$!
+  set +m
+}
+
+# Wait for $child, again after a trapped signal interrupts `wait`; sets $status.
+wait_child() {
+  status=0
+  wait "$child" || status=$?
+  while [ -n "$stopping" ] && kill -0 "$child" 2>/dev/null; do
+    status=0
+    wait "$child" || status=$?
+  done
+  child=""
+}
+
+stopped_on_request() {
+  if [ -n "$stopping" ]; then
+    echo "==> Stopped"
+    exit 0
+  fi
+}
+
 if ! database_configured; then
   start_embedded_postgres "${EMBEDDED_POSTGRES_DIR:-$ROOT_DIR/.data/postgres}"
 fi
+stopped_on_request
 
-PATH="$VENV_BIN:$PATH" bash scripts/prestart.sh
+spawn env PATH="$VENV_BIN:$PATH" bash scripts/prestart.sh
+wait_child
+stopped_on_request
+if [ "$status" -ne 0 ]; then
+  echo "error: prestart failed (status $status): the service was not started" >&2
+  exit "$status"
+fi
 
 case "$HOST" in
   0.0.0.0) local_host=127.0.0.1 ;;
@@ -37,34 +78,28 @@ case "$HOST" in
 esac
 case "$HOST" in *:*) url_host="[$HOST]" ;; *) url_host="$HOST" ;; esac
 
-stopping=""
-# uvicorn answers SIGTERM by finishing the requests in flight, then closing the pool. It runs
-# in its own process group (set -m) so that a Ctrl-C reaches it once, as our SIGTERM: a
-# second signal would make it drop the requests in flight.
-set -m
-"$VENV_BIN/uvicorn" app.main:app --app-dir backend --host "$HOST" --port "$PORT" \
-  --timeout-graceful-shutdown "$GRACEFUL_SHUTDOWN_TIMEOUT" ${UVICORN_ARGS:-} &
-server_pid=$!
-set +m
-trap 'stopping=1; kill -TERM "$server_pid" 2>/dev/null || true' INT TERM
+# uvicorn answers SIGTERM by finishing the requests in flight, then closing the pool.
+spawn "$VENV_BIN/uvicorn" app.main:app --app-dir backend --host "$HOST" --port "$PORT" \
+  --timeout-graceful-shutdown "$GRACEFUL_SHUTDOWN_TIMEOUT" ${UVICORN_ARGS:-}
+server_pid=$child
 
-if wait_until_serving "http://$local_host:$PORT/api/v1/utils/health-check/" "$server_pid" \
-  "$STARTUP_TIMEOUT"; then
+# Polled in the background so that a signal is handled at once, not after the poll.
+wait_until_serving "http://$local_host:$PORT/api/v1/utils/health-check/" "$server_pid" \
+  "$STARTUP_TIMEOUT" &
+poller=$!
+polled=0
+wait "$poller" || polled=$?
+while kill -0 "$poller" 2>/dev/null; do
+  polled=0
+  wait "$poller" || polled=$?
+done
+if [ "$polled" -eq 0 ]; then
   echo "==> Serving on http://$url_host:$PORT (docs at /docs)"
 elif [ -z "$stopping" ]; then
   kill -TERM "$server_pid" 2>/dev/null || true
 fi
 
-status=0
-wait "$server_pid" || status=$?
-# A trapped signal interrupts `wait`: wait again for the service to finish its shutdown.
-while [ -n "$stopping" ] && kill -0 "$server_pid" 2>/dev/null; do
-  status=0
-  wait "$server_pid" || status=$?
-done
-if [ -n "$stopping" ]; then
-  echo "==> Service stopped"
-  exit 0
-fi
+wait_child
+stopped_on_request
 echo "error: the service exited (status $status)" >&2
 exit $((status == 0 ? 1 : status))
