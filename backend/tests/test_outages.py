@@ -15,6 +15,8 @@ import anyio
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.databases import url_for_database
@@ -141,8 +143,9 @@ async def test_sigterm_during_a_burst_of_creates_loses_no_acknowledged_write(
 
 
 async def test_only_connection_errors_count_as_an_outage() -> None:
-    """Real errors from the driver: a refused connection is an outage; a missing file, a
-    division by zero or a misused connection are bugs and must stay 500s."""
+    """Real errors from the driver and the pool: a refused connection or an exhausted pool is
+    an outage; a missing file, a division by zero or a misused connection are bugs and must
+    stay 500s."""
     import asyncpg
 
     from app.api.errors import data_exception, database_unavailable
@@ -162,6 +165,18 @@ async def test_only_connection_errors_count_as_an_outage() -> None:
         await dead.dispose()
     assert database_unavailable(through_sqlalchemy.value)
 
+    one = create_async_engine(
+        url_for_database(SERVER_URL, "postgres"), pool_size=1, max_overflow=0, pool_timeout=0.1
+    )
+    try:
+        async with one.connect():
+            with pytest.raises(PoolTimeoutError) as pool_exhausted:
+                async with one.connect():
+                    pass
+    finally:
+        await one.dispose()
+    assert database_unavailable(pool_exhausted.value)
+
     with pytest.raises(FileNotFoundError) as missing_file:
         await anyio.Path("/nonexistent/template.html").read_text()
     assert not database_unavailable(missing_file.value)
@@ -169,7 +184,7 @@ async def test_only_connection_errors_count_as_an_outage() -> None:
     live = create_async_engine(url_for_database(SERVER_URL, "postgres"))
     try:
         async with live.connect() as connection:
-            with pytest.raises(Exception) as division:
+            with pytest.raises(DBAPIError) as division:
                 await connection.execute(text("SELECT 1 / 0"))
     finally:
         await live.dispose()
