@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,8 +40,8 @@ def embedded_postgres(action: str, datadir: Path) -> str:
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
     )
+    assert done.returncode == 0, f"embedded_postgres.py {action}: {done.stderr}"
     return done.stdout.strip()
 
 
@@ -54,6 +55,15 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+@contextmanager
+def embedded_datadir() -> Iterator[Path]:
+    """A data directory for an embedded server, outside pytest's basetemp: a concurrent
+    pytest run resets /tmp/pytest-of-<user> to 0700, which locks out the server's own
+    system user (as root, pgserver runs PostgreSQL as `pgserver`)."""
+    with tempfile.TemporaryDirectory(prefix="app-embedded-pg-") as parent:
+        yield Path(parent) / "postgres"
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.databases import url_for_database
 from tests.live_service import (
     API,
+    embedded_datadir,
     embedded_postgres,
     migrated_embedded_database,
     running_service,
@@ -33,8 +34,9 @@ RECOVERY_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
-def datadir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("outages") / "postgres"
+def datadir() -> Iterator[Path]:
+    with embedded_datadir() as path:
+        yield path
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from dotenv import dotenv_values
 
-from tests.live_service import API, ROOT_DIR, embedded_postgres, free_port
+from tests.live_service import API, ROOT_DIR, embedded_datadir, embedded_postgres, free_port
 
 RUN_SH = ROOT_DIR / "scripts" / "run.sh"
 START_TIMEOUT = 90.0
@@ -113,9 +114,14 @@ class RunSh:
         return httpx.get(f"http://127.0.0.1:{self.port}{API}/utils/ready/").status_code
 
 
-def test_two_run_sh_share_the_embedded_database(embedded_only: None, tmp_path: Path) -> None:
+@pytest.fixture
+def datadir() -> Iterator[Path]:
+    with embedded_datadir() as path:
+        yield path
+
+
+def test_two_run_sh_share_the_embedded_database(embedded_only: None, datadir: Path) -> None:
     """The first to stop leaves the database to the other; the last one stops it."""
-    datadir = tmp_path / "postgres"
     first = RunSh(datadir, free_port())
     second: RunSh | None = None
     try:
