@@ -145,8 +145,8 @@ async def test_sigterm_during_a_burst_of_creates_loses_no_acknowledged_write(
 
 
 async def test_only_connection_errors_count_as_an_outage() -> None:
-    """Real errors from the driver and the pool: a refused connection or an exhausted pool is
-    an outage; a missing file, a division by zero or a misused connection are bugs and must
+    """Real errors from the driver and the pool: a refused connection, an exhausted pool or a
+    statement past DB_COMMAND_TIMEOUT is an outage; a missing file, a division by zero or a misused connection are bugs and must
     stay 500s."""
     import asyncpg
 
@@ -178,6 +178,17 @@ async def test_only_connection_errors_count_as_an_outage() -> None:
     finally:
         await one.dispose()
     assert database_unavailable(pool_exhausted.value)
+
+    slow = create_async_engine(
+        url_for_database(SERVER_URL, "postgres"), connect_args={"command_timeout": 0.2}
+    )
+    try:
+        async with slow.connect() as connection:
+            with pytest.raises(TimeoutError) as statement_timeout:
+                await connection.execute(text("SELECT pg_sleep(2)"))
+    finally:
+        await slow.dispose()
+    assert database_unavailable(statement_timeout.value)  # DB_COMMAND_TIMEOUT: no answer
 
     with pytest.raises(FileNotFoundError) as missing_file:
         await anyio.Path("/nonexistent/template.html").read_text()
