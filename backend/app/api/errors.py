@@ -1,9 +1,12 @@
 """Error shapes: documented responses, a 422 that never echoes input, strict JSON bodies."""
 
 import json
-from collections.abc import Callable, Coroutine
+import logging
+from collections.abc import Callable, Coroutine, Iterator
+from types import TracebackType
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pydantic_core
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
@@ -11,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.models import ErrorDetail
 
@@ -23,6 +27,8 @@ ERROR_DESCRIPTIONS = {
     412: "The If-Match version is stale",
     429: "Too many failed logins; see Retry-After",
 }
+
+logger = logging.getLogger("app.errors")
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -103,16 +109,97 @@ async def validation_exception_handler(_: Request, exc: Exception) -> JSONRespon
 # (a NUL byte in a query parameter, an out-of-range number). That is bad input, not a bug.
 DATA_EXCEPTION_CLASS = "22"
 
+# SQLSTATEs of a database that is down, restarting or full: class 08 (connection
+# exception), 57P01-57P03 (shutting down, crashed, starting up), 53300 (too many connections).
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# Seconds a client is asked to wait before retrying while the database is unavailable.
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE = "Database unavailable"
 
-async def data_error_handler(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DBAPIError)
-    sqlstate = getattr(exc.orig.__cause__, "sqlstate", None) if exc.orig else None
-    if isinstance(sqlstate, str) and sqlstate.startswith(DATA_EXCEPTION_CLASS):
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then its causes and contexts (SQLAlchemy wraps the driver's error)."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+def raised_by_driver(tb: TracebackType | None) -> bool:
+    """The traceback passes through asyncpg: an OSError from the socket to PostgreSQL,
+    not from a file or another service."""
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The error says the database cannot be reached now (down, restarting, unreachable,
+    pool exhausted), through SQLAlchemy or raw asyncpg. Anything else is not ours to hide."""
+    for link in exception_chain(exc):
+        if isinstance(link, PoolTimeoutError):
+            return True
+        if isinstance(link, DBAPIError) and link.connection_invalidated:
+            return True
+        if isinstance(link, asyncpg.PostgresError):
+            sqlstate = getattr(link, "sqlstate", None)
+            if isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES):
+                return True
+        if isinstance(link, asyncpg.InterfaceError) and "connection is closed" in str(link):
+            return True
+        # ConnectionRefusedError, socket.gaierror, TimeoutError (connect or pool acquire)
+        # and FileNotFoundError (a unix socket that is gone) are all OSErrors.
+        if isinstance(link, OSError) and raised_by_driver(link.__traceback__):
+            return True
+    return False
+
+
+def data_exception(exc: BaseException) -> bool:
+    for link in exception_chain(exc):
+        sqlstate = getattr(link, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate.startswith(DATA_EXCEPTION_CLASS)
+    return False
+
+
+def database_unavailable_response() -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        content={"detail": DATABASE_UNAVAILABLE},
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    """503 + Retry-After while the database is unreachable, 422 for a value it refuses;
+    any other error is re-raised and stays a 500 (a bug to fix, not to hide)."""
+    if database_unavailable(exc):
+        logger.warning(
+            "Database unavailable during %s %s: %r", request.method, request.url.path, exc
+        )
+        return database_unavailable_response()
+    if data_exception(exc):
         detail = [{"type": "value_error", "loc": ["request"], "msg": "Invalid value"}]
         return JSONResponse(status_code=422, content={"detail": detail})
     raise exc
 
 
+# Handled by class, so by Starlette's ExceptionMiddleware: registering `Exception` would
+# move the handler to ServerErrorMiddleware, which logs and re-raises after answering.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_exception_handler)
-    app.add_exception_handler(DBAPIError, data_error_handler)
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_error_handler)

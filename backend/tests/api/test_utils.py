@@ -53,3 +53,4 @@ async def test_ready_answers_503_when_the_database_does_not(client: AsyncClient)
         await dead.dispose()
     assert response.status_code == 503
     assert response.json() == {"detail": "Database unavailable"}
+    assert int(response.headers["Retry-After"]) > 0

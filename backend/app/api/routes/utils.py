@@ -8,7 +8,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import emails, jobs
 from app.api.deps import CurrentSuperuser, SessionDep
-from app.api.errors import StrictJSONRoute, responses
+from app.api.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE,
+    StrictJSONRoute,
+    responses,
+)
 from app.core.config import settings
 from app.models import ErrorDetail, Message
 
@@ -31,7 +36,11 @@ async def ready(session: SessionDep) -> bool:
         with anyio.fail_after(settings.DB_READY_TIMEOUT):
             await session.exec(text("SELECT 1"))  # type: ignore[call-overload]
     except (TimeoutError, OSError, SQLAlchemyError) as exc:
-        raise HTTPException(status_code=503, detail="Database unavailable") from exc
+        raise HTTPException(
+            status_code=503,
+            detail=DATABASE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        ) from exc
     return True
 
 
