@@ -12,6 +12,7 @@ from app.backend_pre_start import wait_for_database
 from app.core.config import settings
 from app.initial_data import seed_first_superuser
 from tests.conftest import run_alembic
+from tests.factories import across_tenants
 
 
 async def test_wait_for_database_returns_once_it_answers(engine: AsyncEngine) -> None:
@@ -25,10 +26,10 @@ async def test_seeding_the_first_superuser_twice_changes_nothing(engine: AsyncEn
     )
     try:
         await seed_first_superuser()
-        async with engine.connect() as connection:
+        async with across_tenants(engine) as connection:
             first = (await connection.execute(count_sql, {"email": settings.FIRST_SUPERUSER})).one()
         await seed_first_superuser()
-        async with engine.connect() as connection:
+        async with across_tenants(engine) as connection:
             second = (
                 await connection.execute(count_sql, {"email": settings.FIRST_SUPERUSER})
             ).one()
@@ -37,7 +38,7 @@ async def test_seeding_the_first_superuser_twice_changes_nothing(engine: AsyncEn
         assert tuple(second) == tuple(first)
         assert tenants >= 1
     finally:
-        async with engine.begin() as connection:
+        async with across_tenants(engine) as connection:
             await connection.execute(
                 text(
                     'DELETE FROM tenant WHERE id IN (SELECT tenant_id FROM "user" WHERE email = :e)'
