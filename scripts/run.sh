@@ -8,6 +8,7 @@ cd "$ROOT_DIR"
 sync_environment
 if ! database_configured; then
   start_embedded_postgres "$ROOT_DIR/.data/postgres"
+  use_service_role
 fi
 trap stop_embedded_postgres EXIT
 

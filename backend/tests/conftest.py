@@ -59,6 +59,7 @@ os.environ["MIGRATIONS_DATABASE_URL"] = OWNER_URL
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from httpx import ASGITransport, AsyncClient  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
@@ -136,7 +137,10 @@ async def client(session: AsyncSession) -> AsyncIterator[AsyncClient]:
         try:
             yield session
         finally:
-            await session.commit()
+            try:
+                await session.commit()
+            except SQLAlchemyError:  # the request failed in the database
+                await session.rollback()
             await set_tenant_context(session, tenant_id=None, cross_tenant=True)
 
     app.dependency_overrides[get_session] = override_session
