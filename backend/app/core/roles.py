@@ -85,6 +85,7 @@ class ServiceRole:
     superuser: bool
     bypassrls: bool
     owned_tables: int
+    ungranted_tables: int = 0
 
     @property
     def bound_by_rls(self) -> bool:
@@ -101,7 +102,11 @@ class ServiceRole:
 CURRENT_ROLE = text(
     "SELECT current_user AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypassrls,"
     " (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p')"
-    "  AND c.relnamespace = 'public'::regnamespace) AS owned_tables"
+    "  AND c.relnamespace = 'public'::regnamespace) AS owned_tables,"
+    " (SELECT count(*) FROM pg_tables t WHERE t.schemaname = 'public'"
+    "  AND t.tablename <> 'alembic_version'"
+    "  AND NOT has_table_privilege(format('%I.%I', t.schemaname, t.tablename), 'SELECT'))"
+    " AS ungranted_tables"
     " FROM pg_roles r WHERE r.rolname = current_user"
 )
 
@@ -114,7 +119,9 @@ async def current_role(url: str) -> ServiceRole:
             row = (await connection.execute(CURRENT_ROLE)).one()
     finally:
         await engine.dispose()
-    return ServiceRole(row.name, row.superuser, row.bypassrls, row.owned_tables)
+    return ServiceRole(
+        row.name, row.superuser, row.bypassrls, row.owned_tables, row.ungranted_tables
+    )
 
 
 def main() -> None:
@@ -142,6 +149,11 @@ def main() -> None:
             if settings.MIGRATIONS_DATABASE_URL:  # two roles configured, yet one bypasses
                 raise SystemExit(advice)
             print(f"warning: {advice}", file=sys.stderr)  # noqa: T201
+        if role.ungranted_tables:  # e.g. a role introduced after the migrations ran
+            raise SystemExit(
+                f"{role.name} may not read {role.ungranted_tables} table(s) of the schema: "
+                "grant them as the owner (README: Database roles)"
+            )
     else:
         raise SystemExit(f"usage: {sys.argv[0]} ensure | check | service-url OWNER_URL")
 
