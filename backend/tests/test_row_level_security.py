@@ -12,20 +12,27 @@ from typing import Any
 
 import anyio
 import pytest
+import sqlalchemy as sa
 from httpx import AsyncClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
 from app.core import roles
-from app.core.db import set_tenant_context
-from app.models import Project, Task, User
+from app.core.config import settings
+from app.core.db import make_engine, set_tenant_context
+from app.models import Project, Task, Tenant, User
 from tests.conftest import API, OWNER_URL, SERVICE_ROLE
-from tests.factories import Factories
+from tests.factories import Factories, across_tenants, purge
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 
@@ -199,6 +206,51 @@ async def test_without_a_tenant_context_nothing_is_visible(
     for table in ("tenant", "project", "task", "login", "refresh_token", "password_reset_token"):
         rows = (await session.exec(text(f'SELECT count(*) FROM "{table}"'))).scalar_one()  # type: ignore[call-overload]
         assert rows == 0, table
+
+
+async def test_in_production_the_context_rides_on_begin_and_never_outlives_its_session(
+    engine: AsyncEngine,
+) -> None:
+    """Real sessions (no outer test transaction): the settings go out with each BEGIN, no
+    statement of their own; a context stashed for a BEGIN that never came is dropped when
+    the connection returns to the pool, so the next session does not inherit it."""
+    one_connection = make_engine(str(settings.DATABASE_URL))  # used one session at a time
+    sessions = async_sessionmaker(one_connection, class_=AsyncSession, expire_on_commit=False)
+    a, b = (
+        Tenant(name="A", slug=f"a-{uuid.uuid4().hex}"),
+        Tenant(name="B", slug=f"b-{uuid.uuid4().hex}"),
+    )
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    async def visible(session: AsyncSession) -> set[uuid.UUID]:
+        found = await session.exec(select(Tenant.id).where(col(Tenant.id).in_([a.id, b.id])))
+        return set(found.all())
+
+    try:
+        async with across_tenants(one_connection) as connection:
+            for tenant in (a, b):
+                await connection.execute(sa.insert(Tenant).values(tenant.model_dump()))
+        event.listen(one_connection.sync_engine, "before_cursor_execute", record)
+        async with sessions() as session:
+            await set_tenant_context(session, tenant_id=a.id)
+            first = await visible(session)
+            await session.commit()
+            second = await visible(session)  # a new transaction: the context again
+        async with sessions() as session:
+            await set_tenant_context(session, tenant_id=None, cross_tenant=True)
+            await session.connection()  # BEGIN pending, never sent
+        async with sessions() as session:  # the same pooled connection, no context
+            third = await visible(session)
+        event.remove(one_connection.sync_engine, "before_cursor_execute", record)
+    finally:
+        await purge(one_connection, [a.id, b.id], [])
+        await one_connection.dispose()
+    assert (first, second, third) == ({a.id}, {a.id}, set())
+    assert len(statements) == 3
+    assert not [statement for statement in statements if "set_config" in statement]
 
 
 # --- The catalogue: RLS everywhere it is needed, and a role it binds ---------------------------

@@ -3,17 +3,34 @@
 import uuid
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.config import settings
 
 
+class TenantContextConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that sends a pending tenant context with the transaction's
+    BEGIN, as one simple query of two statements: the settings cost no round trip."""
+
+    pending_context: str | None = None
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109 (asyncpg's signature)
+        pending = self.pending_context
+        if pending is not None and not args and query.startswith("BEGIN"):
+            self.pending_context = None
+            query = f"{query} {pending}"
+        status: str = await super().execute(query, *args, timeout=timeout)
+        return status
+
+
 def make_engine(url: str) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.DB_POOL_SIZE,
         max_overflow=settings.DB_MAX_OVERFLOW,
@@ -23,8 +40,17 @@ def make_engine(url: str) -> AsyncEngine:
             "timeout": settings.DB_CONNECT_TIMEOUT,
             "command_timeout": settings.DB_COMMAND_TIMEOUT,
             "server_settings": {"application_name": settings.PROJECT_NAME[:63]},
+            "connection_class": TenantContextConnection,
         },
     )
+    event.listen(engine.sync_engine, "checkin", _drop_pending_context)
+    return engine
+
+
+def _drop_pending_context(_: Any, record: ConnectionPoolEntry) -> None:
+    """A context stashed for a BEGIN that never came stays with its session, not the pool."""
+    if isinstance(record.driver_connection, TenantContextConnection):
+        record.driver_connection.pending_context = None
 
 
 def require_database_url() -> str:
@@ -59,14 +85,25 @@ def tenant_context(*, tenant_id: uuid.UUID | None, cross_tenant: bool) -> dict[s
     }
 
 
+def tenant_context_sql(params: dict[str, str]) -> str:
+    """SET_TENANT_CONTEXT with its values inlined, to follow a BEGIN in one simple query.
+    Safe to inline: a UUID's canonical text (or nothing) and on/off, checked here."""
+    tenant_id = str(uuid.UUID(params["tenant_id"])) if params["tenant_id"] else ""
+    cross_tenant = "on" if params["cross_tenant"] == "on" else "off"
+    return (
+        f"SELECT set_config('app.tenant_id', '{tenant_id}', true),"
+        f" set_config('app.cross_tenant', '{cross_tenant}', true)"
+    )
+
+
 async def set_tenant_context(
     session: AsyncSession, *, tenant_id: uuid.UUID | None, cross_tenant: bool = False
 ) -> None:
     """Let the database show this session one tenant's rows, or (cross_tenant) every tenant's.
 
-    Kept on the session and applied at the start of each transaction it opens, in one
-    statement, so a commit halfway through a request does not drop it; in a transaction
-    already open it applies at once.
+    Kept on the session and applied at the start of each transaction it opens (sent with
+    its BEGIN, no round trip of its own), so a commit halfway through a request does not
+    drop it; in a transaction already open it applies at once, in one statement.
     """
     params = tenant_context(tenant_id=tenant_id, cross_tenant=cross_tenant)
     session.info[TENANT_CONTEXT] = params
@@ -79,7 +116,13 @@ async def set_tenant_context(
 def _apply_tenant_context(
     session: Session, transaction: SessionTransaction, connection: Connection
 ) -> None:
-    params: dict[str, Any] | None = session.info.get(TENANT_CONTEXT)
+    params: dict[str, str] | None = session.info.get(TENANT_CONTEXT)
     # A savepoint inherits the settings of the transaction around it.
-    if params is not None and not transaction.nested:
+    if params is None or transaction.nested:
+        return
+    driver = connection.connection.driver_connection
+    if isinstance(driver, TenantContextConnection) and not driver.is_in_transaction():
+        # The BEGIN has not gone out yet (asyncpg sends it with the first statement).
+        driver.pending_context = tenant_context_sql(params)
+    else:
         connection.execute(SET_TENANT_CONTEXT, params)
