@@ -47,6 +47,14 @@ start_embedded_postgres() {
   export DATABASE_URL
 }
 
+# Two roles on the embedded server: its superuser owns the schema and migrates
+# (MIGRATIONS_DATABASE_URL); the service connects as app_service, which prestart creates.
+use_service_role() {
+  export MIGRATIONS_DATABASE_URL="$DATABASE_URL"
+  DATABASE_URL="$("$VENV_BIN/python" -m app.core.roles service-url "$MIGRATIONS_DATABASE_URL")"
+  export DATABASE_URL
+}
+
 stop_embedded_postgres() {
   if [ -n "$EMBEDDED_PG_DIR" ]; then
     echo "==> Stopping the embedded PostgreSQL"

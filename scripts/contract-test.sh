@@ -5,7 +5,8 @@
 #
 #   DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres bash scripts/contract-test.sh
 #
-# Creates the database, migrates and seeds it, serves the app on a free port, runs
+# Creates the database, migrates and seeds it (scripts/prestart.sh: the server's role owns
+# it, the service connects as app_service), serves the app on a free port, runs
 # `npm test` in client/ with API_BASE_URL set, then stops the server and drops the
 # database, on failure too. scripts/test.sh runs it with the server it uses.
 set -euo pipefail
@@ -26,7 +27,12 @@ if [ -z "$DATABASE_URL" ]; then
   echo "       it; a throwaway one is created beside it), or run scripts/test.sh." >&2
   exit 1
 fi
-SERVER_URL="$DATABASE_URL"
+# The owner's URL creates the database (MIGRATIONS_DATABASE_URL when set, also from .env).
+if [ -z "${MIGRATIONS_DATABASE_URL:-}" ]; then
+  MIGRATIONS_DATABASE_URL="$("$VENV_BIN/python" -c 'import sys; from dotenv import dotenv_values
+print(dotenv_values(sys.argv[1]).get("MIGRATIONS_DATABASE_URL") or "")' "$ROOT_DIR/.env")"
+fi
+SERVER_URL="${MIGRATIONS_DATABASE_URL:-$DATABASE_URL}"
 ensure_node_modules
 
 work="$(mktemp -d)"
@@ -65,15 +71,17 @@ trap 'exit 143' TERM
 echo "==> Creating a throwaway database"
 database_url="$("$VENV_BIN/python" scripts/contract_db.py create "$SERVER_URL")"
 
-# The service under test: its own database and a random signing key.
-export DATABASE_URL="$database_url"
+# The service under test: its own database, owned by the server's role and served as the
+# service role app_service (created by prestart when missing), and a random signing key.
+export MIGRATIONS_DATABASE_URL="$database_url"
+DATABASE_URL="$("$VENV_BIN/python" -m app.core.roles service-url "$database_url")"
+export DATABASE_URL
 export ENVIRONMENT=local
 SECRET_KEY="$("$VENV_BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))')"
 export SECRET_KEY
 
 echo "==> Migrating and seeding it"
-"$VENV_BIN/alembic" upgrade head
-"$VENV_BIN/python" -m app.initial_data
+PATH="$VENV_BIN:$PATH" bash scripts/prestart.sh
 
 port="$("$VENV_BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base_url="http://127.0.0.1:$port"

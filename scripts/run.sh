@@ -59,6 +59,7 @@ stopped_on_request() {
 
 if ! database_configured; then
   start_embedded_postgres "${EMBEDDED_POSTGRES_DIR:-$ROOT_DIR/.data/postgres}"
+  use_service_role
 fi
 stopped_on_request
 

@@ -5,7 +5,7 @@ import logging
 
 from app import crud
 from app.core.config import settings
-from app.core.db import SessionMaker, engine
+from app.core.db import SessionMaker, engine, set_tenant_context
 from app.models import UserCreate
 
 logger = logging.getLogger("app.initial_data")
@@ -13,6 +13,8 @@ logger = logging.getLogger("app.initial_data")
 
 async def seed_first_superuser() -> None:
     async with SessionMaker() as session:
+        # rls: seeding looks the superuser up by email and creates its tenant: cross-tenant.
+        await set_tenant_context(session, tenant_id=None, cross_tenant=True)
         if await crud.get_user_by_email(session=session, email=settings.FIRST_SUPERUSER):
             logger.info("First superuser %s already exists", settings.FIRST_SUPERUSER)
             return

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud, emails
 from app.core.config import settings
-from app.core.db import SessionMaker, engine
+from app.core.db import SessionMaker, engine, set_tenant_context
 from app.core.logs import current_request_id, request_context
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ async def job_session() -> AsyncIterator[AsyncSession]:
     """The database session of every job handler. Jobs are not requests: they may cross
     tenants (the clean-up does), so anything a job session needs is set here, once."""
     async with SessionMaker() as session:
+        await set_tenant_context(session, tenant_id=None, cross_tenant=True)
         yield session
 
 

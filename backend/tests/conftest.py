@@ -2,6 +2,11 @@
 
 DATABASE_URL names the server (scripts/test.sh starts an embedded one when it is unset).
 The tests create `app_test_<random>` on it, point the app there, and drop it at the end.
+
+Two roles, as in production: the migrations run as the owner (MIGRATIONS_DATABASE_URL when
+set, else DATABASE_URL's role); the app connects as the service role (DATABASE_URL's role
+when MIGRATIONS_DATABASE_URL is set, else `app_service`, created here when missing), so
+row-level security binds every test.
 """
 
 import asyncio
@@ -13,12 +18,15 @@ from typing import Any
 
 import pytest
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
 
+from app.core import roles
 from tests.databases import on_server, url_for_database
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
-if not os.environ.get("DATABASE_URL"):
-    os.environ["DATABASE_URL"] = dotenv_values(ROOT_DIR / ".env").get("DATABASE_URL") or ""
+for name in ("DATABASE_URL", "MIGRATIONS_DATABASE_URL"):
+    if not os.environ.get(name):
+        os.environ[name] = dotenv_values(ROOT_DIR / ".env").get(name) or ""
 if not os.environ["DATABASE_URL"]:
     raise pytest.UsageError(
         "DATABASE_URL is not set: run the tests with scripts/test.sh, which starts an "
@@ -35,16 +43,25 @@ os.environ.update(
     LOGIN_MAX_FAILURES="10",
 )
 
-SERVER_URL = os.environ["DATABASE_URL"]
+# The owner's URL (it creates and drops the databases) and the service role's.
+SERVER_URL = os.environ["MIGRATIONS_DATABASE_URL"] or os.environ["DATABASE_URL"]
+SERVICE_SERVER_URL = (
+    os.environ["DATABASE_URL"]
+    if os.environ["MIGRATIONS_DATABASE_URL"]
+    else roles.service_url_for(SERVER_URL)
+)
+SERVICE_ROLE = make_url(SERVICE_SERVER_URL).username
 TEST_DATABASE = f"app_test_{secrets.token_hex(4)}"
+OWNER_URL = url_for_database(SERVER_URL, TEST_DATABASE)
 
-
-os.environ["DATABASE_URL"] = url_for_database(SERVER_URL, TEST_DATABASE)
+os.environ["DATABASE_URL"] = url_for_database(SERVICE_SERVER_URL, TEST_DATABASE)
+os.environ["MIGRATIONS_DATABASE_URL"] = OWNER_URL
 
 from alembic import command  # noqa: E402
 from alembic.config import Config  # noqa: E402
 from httpx import ASGITransport, AsyncClient  # noqa: E402
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
@@ -52,6 +69,7 @@ from app import jobs  # noqa: E402
 from app.api.deps import get_session  # noqa: E402
 from app.core.config import settings  # noqa: E402
 from app.core.db import engine as app_engine  # noqa: E402
+from app.core.db import set_tenant_context  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.mail import WAIT_SECONDS, Outbox, Sink  # noqa: E402
@@ -70,6 +88,7 @@ async def drop_database(name: str) -> None:
 def alembic_config(url: str) -> Config:
     config = Config(str(ROOT_DIR / "alembic.ini"))
     config.attributes["url"] = url
+    config.attributes["service_role"] = SERVICE_ROLE
     config.attributes["configure_logger"] = False
     return config
 
@@ -85,7 +104,8 @@ async def run_alembic(url: str, action: Callable[[Config], Any]) -> None:
 async def engine() -> AsyncIterator[AsyncEngine]:
     await create_database(TEST_DATABASE)
     try:
-        await run_alembic(os.environ["DATABASE_URL"], lambda cfg: command.upgrade(cfg, "head"))
+        await roles.ensure_service_role(OWNER_URL, os.environ["DATABASE_URL"])
+        await run_alembic(OWNER_URL, lambda cfg: command.upgrade(cfg, "head"))
         yield app_engine
     finally:
         await app_engine.dispose()
@@ -95,12 +115,14 @@ async def engine() -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """A session inside a transaction that is rolled back after the test; commits in
-    routes and crud become savepoints."""
+    routes and crud become savepoints. The test's own queries see every tenant (like a
+    background job); each request through `client` gets the app's own tenant context."""
     async with engine.connect() as connection:
         transaction = await connection.begin()
         db = AsyncSession(
             bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
+        await set_tenant_context(db, tenant_id=None, cross_tenant=True)
         try:
             yield db
         finally:
@@ -111,7 +133,19 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 @pytest.fixture
 async def client(session: AsyncSession) -> AsyncIterator[AsyncClient]:
     async def override_session() -> AsyncIterator[AsyncSession]:
-        yield session
+        # Like a fresh session: a transaction of its own (a savepoint) with no tenant until
+        # the request sets one; then back to the test's own context. Ending the savepoint
+        # keeps the data; the next one applies the context (core/db.py, after_begin).
+        await session.commit()
+        await set_tenant_context(session, tenant_id=None, cross_tenant=False)
+        try:
+            yield session
+        finally:
+            try:
+                await session.commit()
+            except SQLAlchemyError:  # the request failed in the database
+                await session.rollback()
+            await set_tenant_context(session, tenant_id=None, cross_tenant=True)
 
     app.dependency_overrides[get_session] = override_session
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:

@@ -5,19 +5,21 @@ import math
 import secrets
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from httpx import AsyncClient
 from passlib.context import CryptContext
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud, models
 from app.core.config import settings
+from app.core.db import SET_TENANT_CONTEXT, tenant_context
 from app.models import LoginThrottle, UserCreate
 
 API = settings.API_V1_STR
@@ -155,12 +157,22 @@ class Factories:
         return dict(response.json())
 
 
+@asynccontextmanager
+async def across_tenants(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A committed transaction of the app's role that sees every tenant, as a job's would."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            SET_TENANT_CONTEXT, tenant_context(tenant_id=None, cross_tenant=True)
+        )
+        yield connection
+
+
 async def purge(
     engine: AsyncEngine, tenant_ids: Iterable[str | uuid.UUID], emails: Iterable[str]
 ) -> None:
     """Remove what a test on `committed_client` made: its tenants (rows cascade) and the
     throttle keys of its emails."""
-    async with engine.begin() as connection:
+    async with across_tenants(engine) as connection:
         await connection.execute(
             sa.delete(models.Tenant).where(
                 col(models.Tenant.id).in_([uuid.UUID(str(t)) for t in tenant_ids])

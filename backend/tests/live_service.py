@@ -46,7 +46,12 @@ def embedded_postgres(action: str, datadir: Path) -> str:
 
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DB_")}
+    # Nothing of the suite's own database: this service has its own server.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("DB_") and key != "MIGRATIONS_DATABASE_URL"
+    }
     env.update(
         DATABASE_URL=database_url,
         ENVIRONMENT="local",

@@ -20,6 +20,7 @@ from app.core.config import settings
 from app.initial_data import seed_first_superuser
 from tests.conftest import ROOT_DIR, SERVER_URL, run_alembic
 from tests.databases import url_for_database
+from tests.factories import across_tenants
 from tests.live_service import free_port
 
 SERVER = make_url(url_for_database(SERVER_URL, "postgres"))
@@ -115,10 +116,10 @@ async def test_seeding_the_first_superuser_twice_changes_nothing(engine: AsyncEn
     )
     try:
         await seed_first_superuser()
-        async with engine.connect() as connection:
+        async with across_tenants(engine) as connection:
             first = (await connection.execute(count_sql, {"email": settings.FIRST_SUPERUSER})).one()
         await seed_first_superuser()
-        async with engine.connect() as connection:
+        async with across_tenants(engine) as connection:
             second = (
                 await connection.execute(count_sql, {"email": settings.FIRST_SUPERUSER})
             ).one()
@@ -127,7 +128,7 @@ async def test_seeding_the_first_superuser_twice_changes_nothing(engine: AsyncEn
         assert tuple(second) == tuple(first)
         assert tenants >= 1
     finally:
-        async with engine.begin() as connection:
+        async with across_tenants(engine) as connection:
             await connection.execute(
                 text(
                     'DELETE FROM tenant WHERE id IN (SELECT tenant_id FROM "user" WHERE email = :e)'

@@ -1,4 +1,5 @@
-"""Async Alembic environment. The URL comes from `config.attributes["url"]` (tests) or the settings."""
+"""Async Alembic environment. The URL comes from `config.attributes["url"]` (tests) or the
+settings; the service role to grant to from `config.attributes["service_role"]` or the settings."""
 
 import asyncio
 from logging.config import fileConfig
@@ -27,12 +28,26 @@ def include_name(name: str | None, type_: str, _: object) -> bool:
 
 
 def database_url() -> str:
+    """The owner's URL: MIGRATIONS_DATABASE_URL, else DATABASE_URL (one role for both)."""
     url = config.attributes.get("url")
     if url:
         return str(url)
+    from app.core.config import settings
+
+    if settings.MIGRATIONS_DATABASE_URL:
+        return settings.MIGRATIONS_DATABASE_URL
     from app.core.db import require_database_url
 
     return require_database_url()
+
+
+if "service_role" not in config.attributes:  # the role the migrations grant to (app/core/rls.py)
+    from app.core.config import settings
+    from app.core.roles import service_role_name
+
+    config.attributes["service_role"] = service_role_name(
+        settings.DATABASE_URL, settings.MIGRATIONS_DATABASE_URL
+    )
 
 
 def run_migrations_offline() -> None:

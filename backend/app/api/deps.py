@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import crud
 from app.api.errors import invalid
 from app.core.config import settings
-from app.core.db import SessionMaker
+from app.core.db import SessionMaker, set_tenant_context
 from app.core.logs import set_caller
 from app.core.security import decode_access_token
 from app.models import ROLE_RANK, Invitation, Project, Role, Task, User
@@ -28,6 +28,17 @@ async def get_session() -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_cross_tenant_session(session: SessionDep) -> AsyncSession:
+    """rls: the session of a route that must reach across tenants before anyone is
+    authenticated (login by email, signup, password recovery and reset, refresh-token
+    rotation). The one explicit way past the tenant policies, besides superusers."""
+    await set_tenant_context(session, tenant_id=None, cross_tenant=True)
+    return session
+
+
+CrossTenantSessionDep = Annotated[AsyncSession, Depends(get_cross_tenant_session)]
 TokenDep = Annotated[str | None, Depends(reusable_oauth2)]
 
 
@@ -53,11 +64,16 @@ async def get_caller(session: SessionDep, token: TokenDep) -> Caller:
     claims = decode_access_token(token)
     if claims is None:
         raise unauthorized()
+    # rls: from here on the database shows this session the token's tenant only (its user
+    # and login rows too); applied with the transaction's first statement.
+    await set_tenant_context(session, tenant_id=claims.tenant_id)
     user = await crud.get_active_user_of_login(
         session=session, user_id=claims.user_id, login_id=claims.login_id
     )
     if user is None or user.tenant_id != claims.tenant_id:
         raise unauthorized()
+    if user.is_superuser:  # rls: superusers work across tenants (one more statement)
+        await set_tenant_context(session, tenant_id=user.tenant_id, cross_tenant=True)
     set_caller(user.id, user.tenant_id)  # ops: the caller's ids on this request's log lines
     return Caller(user=user, login_id=claims.login_id)
 

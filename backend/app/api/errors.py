@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
+import asyncpg
 import pydantic_core
 from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
 
     DATABASE_URL: str | None = None
+    # Row-level security: the owner of the schema runs the migrations; DATABASE_URL's role
+    # (not superuser, no BYPASSRLS, owns nothing) serves. Unset: DATABASE_URL does both.
+    MIGRATIONS_DATABASE_URL: str | None = None
     DB_POOL_SIZE: int = Field(default=10, ge=1)
     DB_MAX_OVERFLOW: int = Field(default=10, ge=0)
     # Off by default: a ping is one more round trip per request. After a database restart
@@ -154,7 +157,7 @@ class Settings(BaseSettings):
     CLEANUP_SCHEDULE: str = "17 * * * *"
     INVITATION_EXPIRE_DAYS: int = Field(default=7, ge=1)
 
-    @field_validator("DATABASE_URL")
+    @field_validator("DATABASE_URL", "MIGRATIONS_DATABASE_URL")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         return normalise_database_url(value) if value else None

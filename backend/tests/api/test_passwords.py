@@ -18,7 +18,14 @@ from app.core import security
 from app.main import app
 from app.models import Tenant, User
 from tests.conftest import API
-from tests.factories import PASSWORD, Factories, purge, slow_context, unique_email
+from tests.factories import (
+    PASSWORD,
+    Factories,
+    across_tenants,
+    purge,
+    slow_context,
+    unique_email,
+)
 
 U4 = "\U0001d518"  # MATHEMATICAL FRAKTUR CAPITAL U: four bytes of UTF-8
 WIDE = U4 * 128  # 128 characters, 512 bytes
@@ -170,7 +177,7 @@ async def test_logins_do_not_block_the_event_loop(
     try:
         # One slow hash shared by all the users, so only the logins pay for hashing.
         hashed = await asyncio.to_thread(context.hash, PASSWORD)
-        async with engine.begin() as connection:
+        async with across_tenants(engine) as connection:
             for email in emails:
                 tenant = Tenant(name="Loop", slug=f"loop-{uuid.uuid4().hex}")
                 tenant_ids.append(tenant.id)

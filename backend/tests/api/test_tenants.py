@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import Project, Task, Tenant, User
 from tests.conftest import API
-from tests.factories import PASSWORD, Actor, Factories, purge, unique_email
+from tests.factories import PASSWORD, Actor, Factories, across_tenants, purge, unique_email
 
 TENANT_FIELDS = {"id", "name", "slug", "plan", "settings", "created_at"}
 NOT_FOUND = {"detail": "Tenant not found"}
@@ -448,7 +448,7 @@ async def test_concurrent_signups_with_one_tenant_name_get_distinct_slugs(
     ]
     try:
         assert [getattr(r, "status_code", r) for r in responses] == [201] * 4
-        async with engine.connect() as connection:
+        async with across_tenants(engine) as connection:
             slugs = (
                 await connection.execute(
                     sa.select(col(Tenant.slug)).where(col(Tenant.name) == name)

@@ -13,7 +13,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import Tenant, User
 from tests.conftest import API
-from tests.factories import PASSWORD, USER_FIELDS, Actor, Factories, purge, unique_email
+from tests.factories import (
+    PASSWORD,
+    USER_FIELDS,
+    Actor,
+    Factories,
+    across_tenants,
+    purge,
+    unique_email,
+)
 
 NOT_FOUND = {"detail": "User not found"}
 ROLES = ["member", "admin", "owner"]
@@ -690,7 +698,7 @@ async def test_concurrent_signups_with_one_email_give_one_account(
     created = {r.json()["tenant_id"] for r in responses if r.status_code == 201}
     try:
         assert sorted(r.status_code for r in responses) == [201, 409, 409]
-        async with engine.connect() as connection:
+        async with across_tenants(engine) as connection:
             tenants = await connection.execute(
                 sa.select(sa.func.count())
                 .select_from(Tenant)

@@ -1,7 +1,9 @@
 from fastapi import APIRouter, HTTPException, status
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud, emails, jobs
 from app.api.deps import (
+    CrossTenantSessionDep,
     CurrentAdmin,
     InvitationInScope,
     Limit,
@@ -13,6 +15,7 @@ from app.api.deps import (
 from app.api.errors import StrictJSONRoute, responses
 from app.api.routes.login import issue_token
 from app.api.routes.users import EMAIL_TAKEN
+from app.core.db import set_tenant_context
 from app.models import (
     Invitation,
     InvitationAccept,
@@ -34,6 +37,18 @@ def ensure_can_invite(actor: User, role: Role) -> None:
         raise forbidden("Only an owner may invite an owner")
 
 
+async def email_registered(session: AsyncSession, caller: User, email: str) -> bool:
+    """Emails are unique across tenants, so this one lookup reaches past the tenant
+    policies (explicitly, then back to the caller's own scope)."""
+    await set_tenant_context(session, tenant_id=caller.tenant_id, cross_tenant=True)
+    try:
+        return await crud.get_user_by_email(session=session, email=email) is not None
+    finally:
+        await set_tenant_context(
+            session, tenant_id=caller.tenant_id, cross_tenant=caller.is_superuser
+        )
+
+
 @router.post(
     "/",
     response_model=InvitationPublic,
@@ -45,7 +60,7 @@ async def create_invitation(
 ) -> Invitation:
     """Invite an email into the caller's tenant with a role; the link is emailed (a job)."""
     ensure_can_invite(current_user, invitation_in.role)
-    if await crud.get_user_by_email(session=session, email=invitation_in.email) is not None:
+    if await email_registered(session, current_user, invitation_in.email):
         raise HTTPException(status_code=409, detail=EMAIL_TAKEN)
     tenant = await crud.get_tenant(session=session, tenant_id=current_user.tenant_id)
     assert tenant is not None  # the caller's own tenant
@@ -93,7 +108,7 @@ async def delete_invitation(
 
 
 @router.post("/accept", responses=responses(400, 409, 422))
-async def accept_invitation(session: SessionDep, body: InvitationAccept) -> Token:
+async def accept_invitation(session: CrossTenantSessionDep, body: InvitationAccept) -> Token:
     """Join the inviting tenant with the invited role: creates the user and signs them in."""
     invitation = await crud.consume_invitation(session=session, token=body.token)
     if invitation is None:

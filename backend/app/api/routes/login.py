@@ -5,7 +5,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from app import crud, emails, jobs
-from app.api.deps import CallerDep, CurrentSuperuser, CurrentUser, SessionDep, unauthorized
+from app.api.deps import (
+    CallerDep,
+    CrossTenantSessionDep,
+    CurrentSuperuser,
+    CurrentUser,
+    SessionDep,
+    unauthorized,
+)
 from app.api.errors import StrictJSONRoute, json_error_responses, responses
 from app.core.config import settings
 from app.core.security import (
@@ -55,7 +62,7 @@ def issue_token(user: User, login: Login, refresh_token: str) -> Token:
 
 @router.post("/login/access-token", responses=responses(400, 422, 429))
 async def login_access_token(
-    session: SessionDep, request: Request, form: Annotated[LoginForm, Form()]
+    session: CrossTenantSessionDep, request: Request, form: Annotated[LoginForm, Form()]
 ) -> Token:
     """Sign in with email and password (OAuth2 password flow); returns access and refresh tokens."""
     email = form.username.strip().lower()
@@ -90,7 +97,7 @@ async def login_access_token(
 
 
 @router.post("/login/refresh", responses=responses(401, 422))
-async def refresh_access_token(session: SessionDep, body: RefreshRequest) -> Token:
+async def refresh_access_token(session: CrossTenantSessionDep, body: RefreshRequest) -> Token:
     """Trade a refresh token for new tokens. Each refresh token works once: reusing one revokes its login."""
     rotated = await crud.rotate_refresh_token(session=session, token=body.refresh_token)
     if rotated is None:
@@ -111,7 +118,7 @@ async def test_token(current_user: CurrentUser) -> User:
 
 
 @router.post("/password-recovery/{email}")
-async def recover_password(email: str, session: SessionDep) -> Message:
+async def recover_password(email: str, session: CrossTenantSessionDep) -> Message:
     """Email a single-use password reset link; the answer is the same whether or not the email exists."""
     # A NUL can be in no stored email (PostgreSQL would refuse to compare it): same answer.
     user = None if "\x00" in email else await crud.get_user_by_email(session=session, email=email)
@@ -125,7 +132,7 @@ async def recover_password(email: str, session: SessionDep) -> Message:
 
 
 @router.post("/reset-password/", responses=responses(400, 422))
-async def reset_password(session: SessionDep, body: NewPassword) -> Message:
+async def reset_password(session: CrossTenantSessionDep, body: NewPassword) -> Message:
     """Set a new password with a reset token; every login of the user is revoked."""
     user = await crud.consume_password_reset_token(session=session, token=body.token)
     if user is None:

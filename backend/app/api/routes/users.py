@@ -5,6 +5,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
 from app.api.deps import (
+    CrossTenantSessionDep,
     CurrentAdmin,
     CurrentUser,
     Limit,
@@ -69,7 +70,7 @@ def loses_ownership(target: User, changes: dict[str, Any]) -> bool:
     status_code=status.HTTP_201_CREATED,
     responses=responses(409, 422),
 )
-async def register_user(session: SessionDep, user_in: UserRegister) -> User:
+async def register_user(session: CrossTenantSessionDep, user_in: UserRegister) -> User:
     """Open signup: creates a new tenant whose owner is the new user."""
     created = await crud.create_tenant_with_owner(
         session=session,
