@@ -7,6 +7,7 @@ from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api.errors import install_error_handlers
+from app.api.limits import install_request_limits
 from app.api.main import api_router
 from app.core.config import settings
 from app.core.db import engine
@@ -42,5 +43,7 @@ if settings.all_cors_origins:
         expose_headers=["ETag", "Retry-After"],
     )
 
+# Last, so outermost: every middleware and route sees the bounded request and the real client.
+install_request_limits(app)
 install_error_handlers(app)
 app.include_router(api_router, prefix=settings.API_V1_STR)

@@ -1,5 +1,6 @@
 """Settings: one class, read from the environment and the root `.env`."""
 
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -62,6 +63,16 @@ class Settings(BaseSettings):
 
     LOGIN_MAX_FAILURES: int = Field(default=10, ge=1)
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
+    # Throttling per client address: high, so one office behind a NAT is not one user.
+    LOGIN_MAX_FAILURES_PER_ADDRESS: int = Field(default=100, ge=1)
+    # Attempts (not failures) per window of LOGIN_FAILURE_WINDOW_MINUTES.
+    SIGNUP_MAX_PER_EMAIL: int = Field(default=5, ge=1)
+    SIGNUP_MAX_PER_ADDRESS: int = Field(default=20, ge=1)
+    PASSWORD_RECOVERY_MAX_PER_EMAIL: int = Field(default=3, ge=1)
+    PASSWORD_RECOVERY_MAX_PER_ADDRESS: int = Field(default=20, ge=1)
+    # Comma-separated proxy addresses or networks whose X-Forwarded-For is believed
+    # (`*` for any). Empty: the client address is always the socket peer.
+    FORWARDED_ALLOW_IPS: str = ""
 
     DATABASE_URL: str | None = None
     DB_POOL_SIZE: int = Field(default=10, ge=1)
@@ -95,6 +106,21 @@ class Settings(BaseSettings):
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         return normalise_database_url(value) if value else None
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for entry in (item.strip() for item in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [item.strip() for item in self.FORWARDED_ALLOW_IPS.split(",") if item.strip()]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
