@@ -78,7 +78,7 @@ echo "==> Migrating and seeding it"
 port="$("$VENV_BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base_url="http://127.0.0.1:$port"
 echo "==> Starting the service on $base_url"
-"$VENV_BIN/uvicorn" app.main:app --app-dir backend --host 127.0.0.1 --port "$port" \
+"$VENV_BIN/uvicorn" app.main:app --app-dir backend --host 127.0.0.1 --port "$port" --no-proxy-headers \
   >"$server_log" 2>&1 &
 server_pid=$!
 

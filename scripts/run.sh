@@ -15,7 +15,7 @@ PATH="$VENV_BIN:$PATH" bash scripts/prestart.sh
 
 echo "==> Serving on http://${HOST:-127.0.0.1}:${PORT:-8000} (docs at /docs)"
 "$VENV_BIN/uvicorn" app.main:app --app-dir backend \
-  --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" ${UVICORN_ARGS:-} &
+  --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" --no-proxy-headers ${UVICORN_ARGS:-} &
 server_pid=$!
 trap 'kill -TERM "$server_pid" 2>/dev/null || true' INT TERM
 wait "$server_pid" || true
