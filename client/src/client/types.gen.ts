@@ -617,7 +617,7 @@ export type LoginLoginAccessTokenErrors = {
      */
     422: HttpValidationError;
     /**
-     * Too many failed logins; see Retry-After
+     * Too many attempts; see Retry-After
      */
     429: ErrorDetail;
 };
@@ -729,6 +729,10 @@ export type LoginRecoverPasswordErrors = {
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many attempts; see Retry-After
+     */
+    429: ErrorDetail;
 };
 
 export type LoginRecoverPasswordError = LoginRecoverPasswordErrors[keyof LoginRecoverPasswordErrors];
@@ -829,6 +833,10 @@ export type UsersRegisterUserErrors = {
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many attempts; see Retry-After
+     */
+    429: ErrorDetail;
 };
 
 export type UsersRegisterUserError = UsersRegisterUserErrors[keyof UsersRegisterUserErrors];

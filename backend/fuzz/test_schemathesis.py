@@ -1,0 +1,131 @@
+"""Schemathesis against the app's own OpenAPI schema, in-process (ASGI), as a member and as
+an owner: no server error, and every answer fits what the schema documents.
+
+Run by `scripts/test.sh` as a step of its own (`pytest backend/fuzz`): schemathesis serves
+the app from an event loop of its own, so the app's connection pools must never see the
+test suite's loop. Findings stay as ordinary tests in tests/api/test_fuzz_regressions.py.
+"""
+
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from app.main import app
+from tests.conftest import API
+
+PASSWORD = "fuzzing password"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+# Examples per operation and role, and stateful runs: a couple of minutes on 2 cores.
+MAX_EXAMPLES = 25
+STATEFUL_RUNS = 15
+FUZZ_SETTINGS = hypothesis_settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=False,
+    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+# Operations that end the caller's login or account: each example gets a new actor.
+ENDS_THE_ACTOR = {
+    ("POST", f"{API}/logout"),
+    ("DELETE", f"{API}/users/me"),
+    ("DELETE", f"{API}/tenants/me"),
+    ("PATCH", f"{API}/users/me/password"),
+    ("PATCH", f"{API}/users/me"),
+}
+
+schema = schemathesis.openapi.from_dict(app.openapi())
+schema.app = app  # requests reach the app in-process, through schemathesis' ASGI client
+
+
+def new_actor(role: str) -> dict[str, str]:
+    """A new tenant by signup; the auth headers of its owner, or of a member it creates."""
+    with asgi.get_client(app) as http:
+        owner = f"owner-{secrets.token_hex(6)}@example.com"
+        body = {"email": owner, "password": PASSWORD, "tenant_name": "Fuzz"}
+        response = http.post(f"http://testserver{API}/users/signup", json=body)
+        assert response.status_code == 201, response.text
+        headers = login(http, owner)
+        if role == "owner":
+            return headers
+        member = f"member-{secrets.token_hex(6)}@example.com"
+        body = {"email": member, "password": PASSWORD, "role": "member"}
+        response = http.post(f"http://testserver{API}/users/", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return login(http, member)
+
+
+def login(http: Any, email: str) -> dict[str, str]:
+    response = http.post(
+        f"http://testserver{API}/login/access-token",
+        data={"username": email, "password": PASSWORD},
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture(scope="session")
+def actors(engine: Any) -> Iterator[dict[str, dict[str, str]]]:
+    """One long-lived owner and member (in `engine`'s database); the app's lifespan ends
+    with the run."""
+    del engine  # only its database is needed
+    try:
+        yield {role: new_actor(role) for role in ("owner", "member")}
+    finally:
+        asgi.shutdown_lifespans()  # closes the app's pools on schemathesis' own loop
+
+
+@pytest.mark.parametrize("role", ["member", "owner"])
+@schema.parametrize()
+@FUZZ_SETTINGS
+def test_every_operation(case: schemathesis.Case, role: str, actors: Any) -> None:
+    ends_the_actor = (case.method.upper(), case.path) in ENDS_THE_ACTOR
+    headers = new_actor(role) if ends_the_actor else actors[role]
+    case.call_and_validate(headers=headers, checks=CHECKS)
+
+
+class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    """Sequences through the links schemathesis infers (create, then read, change, delete)."""
+
+    headers: dict[str, str] = {}
+
+    def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        return {"headers": self.headers}
+
+    def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+        case.validate_response(response, checks=CHECKS)
+
+
+@pytest.mark.usefixtures("actors")
+@pytest.mark.parametrize("role", ["member", "owner"])
+def test_stateful_workflows(role: str) -> None:
+    Workflow.headers = new_actor(role)
+    Workflow.run(
+        settings=hypothesis_settings(
+            max_examples=STATEFUL_RUNS,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+    )
