@@ -18,19 +18,29 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ensure_resource_availability,
+    ignored_auth,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    use_after_free,
 )
 
 from app.main import app
 from tests.conftest import API
 
 PASSWORD = "fuzzing password"
+# No 5xx; statuses, content types, headers and bodies as documented; invalid input refused;
+# auth enforced; a deleted row gone and a created one readable.
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    use_after_free,
+    ensure_resource_availability,
     response_headers_conformance,
     response_schema_conformance,
 ]
