@@ -87,7 +87,7 @@ port="$("$VENV_BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.
 base_url="http://127.0.0.1:$port"
 echo "==> Starting the service on $base_url"
 "$VENV_BIN/uvicorn" app.main:app --app-dir backend --host 127.0.0.1 --port "$port" \
-  --no-server-header --no-access-log >"$server_log" 2>&1 &
+  --no-server-header --no-access-log --no-proxy-headers >"$server_log" 2>&1 &
 server_pid=$!
 
 is_ready() {

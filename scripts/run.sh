@@ -82,6 +82,7 @@ case "$HOST" in *:*) url_host="[$HOST]" ;; *) url_host="$HOST" ;; esac
 # uvicorn answers SIGTERM by finishing the requests in flight, then closing the pool.
 spawn "$VENV_BIN/uvicorn" app.main:app --app-dir backend --host "$HOST" --port "$PORT" \
   --timeout-graceful-shutdown "$GRACEFUL_SHUTDOWN_TIMEOUT" --no-server-header --no-access-log \
+  --no-proxy-headers \
   ${UVICORN_ARGS:-}
 server_pid=$child
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run every check: lint, the Python test suite (with coverage) and the TypeScript client's
-# drift check and contract test. Installs what is missing; starts a throwaway embedded
-# PostgreSQL when DATABASE_URL is unset. Extra arguments go to pytest.
+# Run every check: lint, the Python test suite (with coverage), the schemathesis fuzz run
+# and the TypeScript client's drift check and contract test. Installs what is missing;
+# starts a throwaway embedded PostgreSQL when DATABASE_URL is unset. Extra arguments go to
+# the test suite's pytest.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT_DIR"
@@ -27,6 +28,10 @@ if [ "$status" -eq 5 ]; then
 elif [ "$status" -ne 0 ]; then
   failed+=("pytest")
 fi
+
+echo "==> fuzz: schemathesis against the OpenAPI schema, in-process"
+# Its own pytest run: schemathesis serves the app from an event loop of its own.
+"$VENV_BIN/pytest" backend/fuzz -q -p no:cacheprovider || failed+=("fuzz")
 
 echo "==> TypeScript client: drift check"
 bash scripts/generate-client.sh --check || failed+=("client drift")

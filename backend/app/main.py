@@ -8,6 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
+from app.api.limits import RequestLimits, trusted_proxies
 from app.api.main import api_router
 from app.api.middleware import RequestContextMiddleware
 from app.core.config import settings
@@ -56,9 +57,13 @@ if settings.all_cors_origins:
         allow_headers=["*"],
         expose_headers=["ETag", "Retry-After", "X-Request-ID"],
     )
-# Outermost (added last): its headers reach every response, CORS preflights included.
+# Added last is outermost. From the outside in: the trusted-proxy rewrite of the client
+# address (every layer sees the real client); request ids, the access log and the security
+# headers (they reach every response: 413s, CORS preflights and 500s included); the size
+# limits (nothing below reads an unbounded request); CORS.
+app.add_middleware(RequestLimits)
 app.add_middleware(RequestContextMiddleware, hsts=settings.SERVED_OVER_HTTPS)
-
+app.add_middleware(trusted_proxies)
 install_error_handlers(app)
 app.include_router(api_router, prefix=settings.API_V1_STR)
 if settings.docs_enabled:

@@ -41,6 +41,13 @@ os.environ.update(
     SECRET_KEY="test-secret-key-that-is-long-enough-for-hs256",
     SMTP_HOST="",
     LOGIN_MAX_FAILURES="10",
+    LOGIN_MAX_FAILURES_PER_ADDRESS="100",
+    # Every test signs up from one address: tests of these limits lower them.
+    SIGNUP_MAX_PER_EMAIL="1000",
+    SIGNUP_MAX_PER_ADDRESS="100000",
+    PASSWORD_RECOVERY_MAX_PER_EMAIL="1000",
+    PASSWORD_RECOVERY_MAX_PER_ADDRESS="100000",
+    FORWARDED_ALLOW_IPS="",
 )
 
 # The owner's URL (it creates and drops the databases) and the service role's.

@@ -180,7 +180,13 @@ async def purge(
         )
         await connection.execute(
             sa.delete(LoginThrottle).where(
-                col(LoginThrottle.key).in_([f"email:{email}" for email in emails])
+                col(LoginThrottle.key).in_(
+                    [
+                        crud.throttle_key(kind, email)
+                        for email in emails
+                        for kind in ("email", "signup-email", "recovery-email")
+                    ]
+                )
             )
         )
 

@@ -25,7 +25,7 @@ ERROR_DESCRIPTIONS = {
     404: "Not found, or another tenant's",
     409: "Conflict with the current state (duplicate, last owner, ...)",
     412: "The If-Match version is stale",
-    429: "Too many failed logins; see Retry-After",
+    429: "Too many attempts; see Retry-After",
 }
 
 logger = logging.getLogger("app.errors")

@@ -1,5 +1,6 @@
 """Settings: one class, read from the environment and the root `.env`."""
 
+import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -90,6 +91,16 @@ class Settings(BaseSettings):
 
     LOGIN_MAX_FAILURES: int = Field(default=10, ge=1)
     LOGIN_FAILURE_WINDOW_MINUTES: int = Field(default=15, ge=1)
+    # Throttling per client address: high, so one office behind a NAT is not one user.
+    LOGIN_MAX_FAILURES_PER_ADDRESS: int = Field(default=100, ge=1)
+    # Attempts (not failures) per window of LOGIN_FAILURE_WINDOW_MINUTES.
+    SIGNUP_MAX_PER_EMAIL: int = Field(default=5, ge=1)
+    SIGNUP_MAX_PER_ADDRESS: int = Field(default=20, ge=1)
+    PASSWORD_RECOVERY_MAX_PER_EMAIL: int = Field(default=3, ge=1)
+    PASSWORD_RECOVERY_MAX_PER_ADDRESS: int = Field(default=20, ge=1)
+    # Comma-separated proxy addresses or networks whose X-Forwarded-For is believed
+    # (`*` for any). Empty: the client address is always the socket peer.
+    FORWARDED_ALLOW_IPS: str | None = None
 
     DATABASE_URL: str | None = None
     # Row-level security: the owner of the schema runs the migrations; DATABASE_URL's role
@@ -170,6 +181,23 @@ class Settings(BaseSettings):
         if not croniter.is_valid(value):
             raise ValueError("must be a cron expression such as '17 * * * *'")
         return value
+
+    @field_validator("FORWARDED_ALLOW_IPS")
+    @classmethod
+    def _proxy_addresses(cls, value: str | None) -> str | None:
+        for entry in (item.strip() for item in (value or "").split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [
+            item.strip() for item in (self.FORWARDED_ALLOW_IPS or "").split(",") if item.strip()
+        ]
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -9,6 +9,7 @@ from app.crud.auth import (
     add_refresh_token,
     clear_login_failures,
     consume_password_reset_token,
+    count_attempt,
     create_login,
     create_password_reset_token,
     login_retry_after,
@@ -16,6 +17,7 @@ from app.crud.auth import (
     revoke_login,
     revoke_user_logins,
     rotate_refresh_token,
+    throttle_key,
 )
 from app.crud.cleanup import delete_expired_rows
 from app.crud.common import (
@@ -84,6 +86,7 @@ __all__ = [
     "consume_invitation",
     "consume_password_reset_token",
     "contains",
+    "count_attempt",
     "create_login",
     "create_password_reset_token",
     "create_project",
@@ -121,6 +124,7 @@ __all__ = [
     "store_rehashed_password",
     "tasks_statement",
     "tenant_has_superuser",
+    "throttle_key",
     "update_tenant",
     "update_user",
     "update_versioned",

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.config import settings
 from app.core.security import hash_token, new_opaque_token
 from app.models import (
+    THROTTLE_KEY_MAX,
     Login,
     LoginThrottle,
     PasswordResetToken,
@@ -109,37 +110,68 @@ def _window() -> timedelta:
     return timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
 
 
-async def login_retry_after(*, session: AsyncSession, keys: list[str]) -> int | None:
-    """Seconds until every throttled key among `keys` may try again, or None if none is."""
-    now = utc_now()
-    statement = select(func.max(LoginThrottle.window_start)).where(
-        col(LoginThrottle.key).in_(keys),
-        LoginThrottle.failures >= settings.LOGIN_MAX_FAILURES,
-        LoginThrottle.window_start > now - _window(),
-    )
-    window_start: datetime | None = (await session.exec(statement)).one()
-    if window_start is None:
-        return None
+def throttle_key(kind: str, value: str) -> str:
+    """`kind:value`, cut to the column: only values longer than any account's collide."""
+    # PostgreSQL text cannot hold NUL: drop it rather than fail on hostile input.
+    return f"{kind}:{value.replace(chr(0), '')}"[:THROTTLE_KEY_MAX]
+
+
+def _retry_after(window_start: datetime, now: datetime) -> int:
     return max(1, int((window_start + _window() - now).total_seconds()) + 1)
 
 
-async def record_login_failure(*, session: AsyncSession, keys: list[str]) -> None:
-    """Count a failed login against each key; a window that has passed starts again."""
+async def login_retry_after(*, session: AsyncSession, limits: dict[str, int]) -> int | None:
+    """Seconds until every key of `limits` that reached its limit may try again, or None."""
     now = utc_now()
+    reached = sa.or_(
+        *(
+            sa.and_(col(LoginThrottle.key) == key, col(LoginThrottle.failures) >= limit)
+            for key, limit in limits.items()
+        )
+    )
+    statement = select(func.max(LoginThrottle.window_start)).where(
+        reached, LoginThrottle.window_start > now - _window()
+    )
+    window_start: datetime | None = (await session.exec(statement)).one()
+    return None if window_start is None else _retry_after(window_start, now)
+
+
+async def _count(
+    *, session: AsyncSession, keys: list[str], now: datetime
+) -> list[tuple[str, int, datetime]]:
+    """Add one to each key's count (committed); a window that has passed starts again."""
     table = LoginThrottle.__table__  # type: ignore[attr-defined]
     expired = table.c.window_start <= now - _window()
-    statement = sa.dialects.postgresql.insert(table).values(
+    insert = sa.dialects.postgresql.insert(table).values(
         [{"key": key, "failures": 1, "window_start": now} for key in keys]
     )
-    statement = statement.on_conflict_do_update(
+    statement = insert.on_conflict_do_update(
         index_elements=[table.c.key],
         set_={
             "failures": sa.case((expired, 1), else_=table.c.failures + 1),
             "window_start": sa.case((expired, now), else_=table.c.window_start),
         },
-    )
-    await session.exec(statement)
+    ).returning(table.c.key, table.c.failures, table.c.window_start)
+    rows = (await session.exec(statement)).all()
     await session.commit()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+async def record_login_failure(*, session: AsyncSession, keys: list[str]) -> None:
+    """Count a failed login against each key."""
+    await _count(session=session, keys=keys, now=utc_now())
+
+
+async def count_attempt(*, session: AsyncSession, limits: dict[str, int]) -> int | None:
+    """Count an attempt (signup, password recovery) against each key of `limits`.
+
+    Returns the seconds to wait when a key has gone past its limit, else None. The count
+    is atomic, so concurrent attempts cannot slip past the limit together.
+    """
+    now = utc_now()
+    rows = await _count(session=session, keys=list(limits), now=now)
+    over = [start for key, count, start in rows if count > limits[key]]
+    return _retry_after(max(over), now) if over else None
 
 
 async def clear_login_failures(*, session: AsyncSession, key: str) -> None:

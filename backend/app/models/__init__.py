@@ -1,6 +1,7 @@
 """Tables and API models: one chain per entity (Base → Create / Update / table / Public)."""
 
 from app.models.auth import (
+    THROTTLE_KEY_MAX,
     Login,
     LoginThrottle,
     NewPassword,
@@ -77,6 +78,7 @@ __all__ = [
     "PASSWORD_MAX",
     "PASSWORD_MIN",
     "ROLE_RANK",
+    "THROTTLE_KEY_MAX",
     "Email",
     "ErrorDetail",
     "Invitation",

@@ -42,12 +42,17 @@ class PasswordResetToken(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
+THROTTLE_KEY_MAX = NAME_MAX + 8
+
+
 class LoginThrottle(SQLModel, table=True):
-    """Failed logins per key (`email:<address>` or `ip:<address>`) in the current window."""
+    """Attempts per key in the current window: failed logins (`email:<email>`,
+    `ip:<address>`), signups (`signup-email:`, `signup-ip:`) and password recoveries
+    (`recovery-email:`, `recovery-ip:`)."""
 
     __tablename__ = "login_throttle"
 
-    key: str = Field(primary_key=True, max_length=NAME_MAX + 8)
+    key: str = Field(primary_key=True, max_length=THROTTLE_KEY_MAX)
     failures: int = 0
     window_start: datetime = timestamp_field()
 

@@ -1,4 +1,6 @@
-"""Regressions found by fuzzing the live API with schemathesis: each was a 500."""
+"""Regressions found by fuzzing the API with schemathesis (backend/fuzz): 500s and wrong statuses."""
+
+import uuid
 
 import pytest
 
@@ -48,3 +50,31 @@ def test_patch_schemas_admit_null_only_where_the_server_takes_it() -> None:
         for field, prop in schemas[name]["properties"].items():
             admits_null = {"type": "null"} in prop.get("anyOf", [])
             assert admits_null == (field in cls.nullable_fields), (name, field)
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+@pytest.mark.parametrize("resource", ["projects", "tasks"])
+async def test_an_if_match_naming_no_version_answers_after_the_id_is_checked(
+    make: Factories, method: str, resource: str
+) -> None:
+    # An If-Match naming no version was refused (412) before the path id was even parsed,
+    # so a malformed id answered 412 instead of 422, and a missing row 412 instead of 404.
+    tenant = await make.tenant()
+    project = await make.project(tenant.owner)
+    row = project if resource == "projects" else await make.task(tenant.owner, project["id"])
+    body = {"description": "changed"} if method == "PATCH" else None
+    headers = {**tenant.owner.headers, "If-Match": ""}
+
+    async def send(id_: str, extra: dict[str, str] | None = None) -> int:
+        response = await make.client.request(
+            method, f"{API}/{resource}/{id_}", json=body, headers={**headers, **(extra or {})}
+        )
+        return response.status_code
+
+    assert await send("null,null") == 422
+    assert await send(str(uuid.uuid4())) == 404
+    assert await send(row["id"], {"Authorization": tenant.member.headers["Authorization"]}) == (
+        403 if method == "DELETE" or resource == "projects" else 412
+    )
+    assert await send(row["id"]) == 412
+    assert await send(row["id"], {"If-Match": 'W/"1"'}) == (200 if method == "PATCH" else 204)

@@ -691,7 +691,7 @@ export type LoginLoginAccessTokenErrors = {
      */
     422: HttpValidationError;
     /**
-     * Too many failed logins; see Retry-After
+     * Too many attempts; see Retry-After
      */
     429: ErrorDetail;
 };
@@ -803,6 +803,10 @@ export type LoginRecoverPasswordErrors = {
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many attempts; see Retry-After
+     */
+    429: ErrorDetail;
 };
 
 export type LoginRecoverPasswordError = LoginRecoverPasswordErrors[keyof LoginRecoverPasswordErrors];
@@ -903,6 +907,10 @@ export type UsersRegisterUserErrors = {
      * Validation Error
      */
     422: HttpValidationError;
+    /**
+     * Too many attempts; see Retry-After
+     */
+    429: ErrorDetail;
 };
 
 export type UsersRegisterUserError = UsersRegisterUserErrors[keyof UsersRegisterUserErrors];

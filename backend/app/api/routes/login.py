@@ -14,6 +14,7 @@ from app.api.deps import (
     unauthorized,
 )
 from app.api.errors import StrictJSONRoute, json_error_responses, responses
+from app.api.throttle import client_address, throttle_attempt, too_many
 from app.core.config import settings
 from app.core.security import (
     create_access_token,
@@ -22,7 +23,6 @@ from app.core.security import (
     verify_password,
 )
 from app.models import (
-    NAME_MAX,
     Login,
     Message,
     NewPassword,
@@ -66,16 +66,18 @@ async def login_access_token(
 ) -> Token:
     """Sign in with email and password (OAuth2 password flow); returns access and refresh tokens."""
     email = form.username.strip().lower()
-    # No account has a longer email; the cut keeps the key within its column.
-    email_key = f"email:{email[:NAME_MAX]}"
-    keys = [email_key, f"ip:{request.client.host if request.client else 'unknown'}"]
-    retry_after = await crud.login_retry_after(session=session, keys=keys)
+    email_key = crud.throttle_key("email", email)
+    address_key = crud.throttle_key("ip", client_address(request))
+    keys = [email_key, address_key]
+    retry_after = await crud.login_retry_after(
+        session=session,
+        limits={
+            email_key: settings.LOGIN_MAX_FAILURES,
+            address_key: settings.LOGIN_MAX_FAILURES_PER_ADDRESS,
+        },
+    )
     if retry_after is not None:
-        raise HTTPException(
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="Too many failed logins; try again later",
-            headers={"Retry-After": str(retry_after)},
-        )
+        raise too_many("Too many failed logins; try again later", retry_after)
     user = await crud.get_user_by_email(session=session, email=email)
     if user is None:
         await verify_dummy_password(form.password)
@@ -117,9 +119,17 @@ async def test_token(current_user: CurrentUser) -> User:
     return current_user
 
 
-@router.post("/password-recovery/{email}")
-async def recover_password(email: str, session: CrossTenantSessionDep) -> Message:
+@router.post("/password-recovery/{email}", responses=responses(429))
+async def recover_password(email: str, session: CrossTenantSessionDep, request: Request) -> Message:
     """Email a single-use password reset link; the answer is the same whether or not the email exists."""
+    await throttle_attempt(
+        session,
+        request,
+        "recovery",
+        email,
+        settings.PASSWORD_RECOVERY_MAX_PER_EMAIL,
+        settings.PASSWORD_RECOVERY_MAX_PER_ADDRESS,
+    )
     # A NUL can be in no stored email (PostgreSQL would refuse to compare it): same answer.
     user = None if "\x00" in email else await crud.get_user_by_email(session=session, email=email)
     if user is not None and user.is_active:

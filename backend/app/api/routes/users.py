@@ -1,6 +1,6 @@
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
@@ -16,6 +16,8 @@ from app.api.deps import (
     forbidden,
 )
 from app.api.errors import StrictJSONRoute, invalid, responses
+from app.api.throttle import throttle_attempt
+from app.core.config import settings
 from app.core.security import hash_password, verify_password
 from app.models import (
     Message,
@@ -68,10 +70,20 @@ def loses_ownership(target: User, changes: dict[str, Any]) -> bool:
     "/signup",
     response_model=UserPublic,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(409, 422),
+    responses=responses(409, 422, 429),
 )
-async def register_user(session: CrossTenantSessionDep, user_in: UserRegister) -> User:
+async def register_user(
+    session: CrossTenantSessionDep, request: Request, user_in: UserRegister
+) -> User:
     """Open signup: creates a new tenant whose owner is the new user."""
+    await throttle_attempt(
+        session,
+        request,
+        "signup",
+        user_in.email,
+        settings.SIGNUP_MAX_PER_EMAIL,
+        settings.SIGNUP_MAX_PER_ADDRESS,
+    )
     created = await crud.create_tenant_with_owner(
         session=session,
         tenant_name=user_in.tenant_name,
