@@ -7,9 +7,11 @@ The tests create `app_test_<random>` on it, point the app there, and drop it at 
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from dotenv import dotenv_values
 
@@ -46,8 +48,9 @@ from httpx import ASGITransport, AsyncClient  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
-from app.api.deps import get_session  # noqa: E402
+from app.api.deps import get_connections, get_session  # noqa: E402
 from app.core.config import settings  # noqa: E402
+from app.core.db import connections as app_connections  # noqa: E402
 from app.core.db import engine as app_engine  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import factories  # noqa: E402
@@ -84,6 +87,7 @@ async def engine() -> AsyncIterator[AsyncEngine]:
         await run_alembic(os.environ["DATABASE_URL"], lambda cfg: command.upgrade(cfg, "head"))
         yield app_engine
     finally:
+        await app_connections.close()
         await app_engine.dispose()
         await drop_database(TEST_DATABASE)
 
@@ -104,15 +108,34 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
             await transaction.rollback()
 
 
+class TestConnection:
+    """The hot paths' connections in a test: the test's own, each use in a savepoint."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        connection = await self.session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        async with raw.transaction():
+            yield raw
+
+
 @pytest.fixture
 async def client(session: AsyncSession) -> AsyncIterator[AsyncClient]:
     async def override_session() -> AsyncIterator[AsyncSession]:
         yield session
 
+    async def override_connections() -> TestConnection:
+        return TestConnection(session)
+
     app.dependency_overrides[get_session] = override_session
+    app.dependency_overrides[get_connections] = override_connections
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
     app.dependency_overrides.pop(get_session, None)
+    app.dependency_overrides.pop(get_connections, None)
 
 
 @pytest.fixture

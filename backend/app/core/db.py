@@ -1,5 +1,13 @@
-"""The async engine and the per-request session."""
+"""The async engine and the per-request session; plain asyncpg connections for hot paths."""
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol, cast
+
+import asyncpg
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,3 +40,78 @@ def require_database_url() -> str:
 
 engine = make_engine(require_database_url())
 SessionMaker = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+# The fast paths: plain asyncpg connections beside the ORM, for the hot requests that read
+# or write one row. Statements are compiled once (see app/crud/common.py `Query`), asyncpg
+# prepares each once per connection, and single statements run without BEGIN/COMMIT.
+
+
+class ConnectionSource(Protocol):
+    """Where `tenant_connection` takes its connection from."""
+
+    def acquire(self) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+
+class PoolSource:
+    """An asyncpg pool of up to DB_POOL_SIZE connections per process, opened on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pool: asyncpg.Pool | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def _open(self) -> asyncpg.Pool:
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self.pool is None:
+                _, params = engine.dialect.create_connect_args(make_url(self.url))
+                self.pool = await asyncpg.create_pool(
+                    **params,
+                    min_size=0,
+                    max_size=settings.DB_POOL_SIZE,
+                    timeout=settings.DB_CONNECT_TIMEOUT,
+                    command_timeout=settings.DB_COMMAND_TIMEOUT,
+                    server_settings={"application_name": settings.PROJECT_NAME[:63]},
+                    reset=_rollback_only,
+                )
+        return self.pool
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        pool = self.pool or await self._open()
+        async with asyncio.timeout(settings.DB_POOL_TIMEOUT):
+            connection = await pool.acquire()
+        try:
+            yield cast(asyncpg.Connection, connection)  # a proxy with Connection's methods
+        finally:
+            await pool.release(connection)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            await pool.close()
+
+
+async def _rollback_only(_: asyncpg.Connection) -> None:
+    """Released connections keep no session state: asyncpg's own step before this hook
+    rolls back an unfinished transaction; the usual RESET ALL round trip is not needed."""
+
+
+connections = PoolSource(require_database_url())
+
+
+@asynccontextmanager
+async def tenant_connection(
+    source: ConnectionSource, *, tenant_id: uuid.UUID, cross_tenant: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection for statements on behalf of `tenant_id` (all tenants: `cross_tenant`).
+
+    Every fast-path query goes through here, so per-tenant session settings (row-level
+    security) are added in this one place. Each statement runs in its own implicit
+    transaction: callers issue single statements, never BEGIN/ROLLBACK around reads.
+    """
+    del tenant_id, cross_tenant  # scoped by the statements themselves for now
+    async with source.acquire() as connection:
+        yield connection
