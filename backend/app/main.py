@@ -1,3 +1,4 @@
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -7,7 +8,7 @@ from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api.errors import install_error_handlers
-from app.api.main import api_router
+from app.api.main import include_flat
 from app.core.config import settings
 from app.core.db import engine
 
@@ -43,4 +44,8 @@ if settings.all_cors_origins:
     )
 
 install_error_handlers(app)
-app.include_router(api_router, prefix=settings.API_V1_STR)
+include_flat(app, settings.API_V1_STR)
+
+# Everything loaded so far lives as long as the process: moved out of the collector's
+# generations, it is no longer rescanned by every full collection under load.
+gc.freeze()
