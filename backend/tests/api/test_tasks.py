@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import engine
 from tests.conftest import API
-from tests.factories import Actor, Factories
+from tests.factories import Actor, Factories, bearer
 
 TASK_FIELDS = {
     "id",
@@ -756,3 +756,40 @@ async def test_deleting_the_assignee_bumps_the_version_of_their_tasks(
         headers={**owner.headers, "If-Match": f'W/"{task["version"]}"'},
     )
     assert stale.status_code == 412
+
+
+# --- The hot paths check the caller on every request -----------------------------------------
+
+
+async def test_a_revoked_login_stops_at_once_on_every_task_route(
+    client: AsyncClient, make: Factories
+) -> None:
+    owner = await make.signup()
+    project = await make.project(owner)
+    task = await make.task(owner, project["id"])
+    requests: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("GET", f"{API}/users/me", None),
+        ("GET", f"{API}/tasks/?project_id={project['id']}&limit=20", None),
+        ("GET", f"{API}/tasks/{task['id']}", None),
+        ("POST", f"{API}/tasks/", {"project_id": project["id"], "title": "after"}),
+        ("PATCH", f"{API}/tasks/{task['id']}", {"title": "after"}),
+        # A malformed id or body still answers 401 first, as before the hot paths.
+        ("GET", f"{API}/tasks/not-a-uuid", None),
+        ("PATCH", f"{API}/tasks/not-a-uuid", {"title": ""}),
+        ("POST", f"{API}/tasks/", {"title": ""}),
+    ]
+    for (method, url, body), expected in zip(
+        requests, (200, 200, 200, 201, 200, 422, 422, 422), strict=True
+    ):
+        response = await client.request(method, url, json=body, headers=owner.headers)
+        assert response.status_code == expected, (method, url, response.text)
+    assert (await client.post(f"{API}/logout", headers=owner.headers)).status_code == 204
+    for method, url, body in requests:
+        response = await client.request(method, url, json=body, headers=owner.headers)
+        assert response.status_code == 401, (method, url, response.text)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    # The refused writes changed nothing: two tasks (one created before), one PATCH applied.
+    again = bearer((await make.login(owner.email))["access_token"])
+    listed = await client.get(f"{API}/tasks/?project_id={project['id']}", headers=again)
+    assert listed.json()["count"] == 2
+    assert (await client.get(f"{API}/tasks/{task['id']}", headers=again)).json()["version"] == 2
