@@ -116,18 +116,25 @@ async def get_caller_row(connections: ConnectionsDep, token: TokenDep) -> Caller
 FastCaller = Annotated[CallerRow, Depends(get_caller_row)]
 
 
+TenantQuery = Annotated[uuid.UUID | None, Query(description="Superuser: only this tenant's rows")]
+
+
+def tenant_filter(
+    is_superuser: bool, own_tenant_id: uuid.UUID, requested: uuid.UUID | None
+) -> uuid.UUID | None:
+    """The tenant a list covers: a superuser's choice (None: all), anyone else's own only."""
+    if is_superuser:
+        return requested
+    if requested is not None and requested != own_tenant_id:
+        raise invalid("tenant_id", "Tenant not found", where="query")
+    return own_tenant_id
+
+
 async def get_tenant_filter_fast(
-    caller: FastCaller,
-    tenant_id: Annotated[
-        uuid.UUID | None, Query(description="Superuser: only this tenant's rows")
-    ] = None,
+    caller: FastCaller, tenant_id: TenantQuery = None
 ) -> uuid.UUID | None:
     """`get_tenant_filter` for the hot paths."""
-    if caller.is_superuser:
-        return tenant_id
-    if tenant_id is not None and tenant_id != caller.tenant_id:
-        raise invalid("tenant_id", "Tenant not found", where="query")
-    return caller.tenant_id
+    return tenant_filter(caller.is_superuser, caller.tenant_id, tenant_id)
 
 
 FastTenantFilter = Annotated[uuid.UUID | None, Depends(get_tenant_filter_fast)]
@@ -208,18 +215,8 @@ def tenant_scope(user: User) -> uuid.UUID | None:
     return None if user.is_superuser else user.tenant_id
 
 
-async def get_tenant_filter(
-    user: CurrentUser,
-    tenant_id: Annotated[
-        uuid.UUID | None, Query(description="Superuser: only this tenant's rows")
-    ] = None,
-) -> uuid.UUID | None:
-    """The tenant a list covers: a superuser's choice (None: all), anyone else's own only."""
-    if user.is_superuser:
-        return tenant_id
-    if tenant_id is not None and tenant_id != user.tenant_id:
-        raise invalid("tenant_id", "Tenant not found", where="query")
-    return user.tenant_id
+async def get_tenant_filter(user: CurrentUser, tenant_id: TenantQuery = None) -> uuid.UUID | None:
+    return tenant_filter(user.is_superuser, user.tenant_id, tenant_id)
 
 
 TenantFilter = Annotated[uuid.UUID | None, Depends(get_tenant_filter)]
