@@ -287,7 +287,7 @@ ProjectInScope = Annotated[Project, Depends(get_project_in_scope)]
 TaskInScope = Annotated[Task, Depends(get_task_in_scope)]
 
 
-def parse_if_match(
+async def parse_if_match(
     if_match: Annotated[
         str | None,
         Header(description='The `ETag` of the last read, `W/"<version>"`; 412 when stale.'),
