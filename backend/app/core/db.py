@@ -108,10 +108,15 @@ async def tenant_connection(
 ) -> AsyncIterator[asyncpg.Connection]:
     """A connection for statements on behalf of `tenant_id` (all tenants: `cross_tenant`).
 
-    Every fast-path query goes through here, so per-tenant session settings (row-level
-    security) are added in this one place. Each statement runs in its own implicit
-    transaction: callers issue single statements, never BEGIN/ROLLBACK around reads.
+    Every hot-path statement goes through here, so per-tenant session settings are added
+    in this one place: for row-level security, open the block with one simple-protocol
+    round trip, `await connection.execute(f"BEGIN; SELECT set_config('app.tenant_id',
+    '{tenant_id}', true), set_config('app.cross_tenant', '{'on' if cross_tenant else
+    'off'}', true)")`, and end it with COMMIT (ROLLBACK when the block raises). Today each
+    statement runs in its own implicit transaction and the statements filter on the tenant
+    themselves: callers issue single statements, never BEGIN/ROLLBACK around reads. Errors
+    are asyncpg's and OSError's (TimeoutError when no connection frees up in time).
     """
-    del tenant_id, cross_tenant  # scoped by the statements themselves for now
+    del tenant_id, cross_tenant  # the statements filter on the tenant themselves
     async with source.acquire() as connection:
         yield connection
