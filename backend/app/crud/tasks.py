@@ -71,6 +71,7 @@ TASK_FIELDS = tuple(column.name for column in TASK_COLUMNS)
 _task = Task.__table__  # type: ignore[attr-defined]
 _user = User.__table__  # type: ignore[attr-defined]
 _CALLER_WIDTH = len(CALLER_FIELDS)
+_TASK_ID_AT = _CALLER_WIDTH + TASK_FIELDS.index("id")  # NULL: no such task in the tenant
 
 CALLER_AND_TASK = Query(
     caller_statement(
@@ -102,7 +103,7 @@ async def fetch_caller_and_task(
         return None
     values = tuple(row)
     caller = dict(zip(CALLER_FIELDS, values[:_CALLER_WIDTH], strict=True))
-    if values[_CALLER_WIDTH + TASK_FIELDS.index("id")] is None:
+    if values[_TASK_ID_AT] is None:
         return caller, None
     return caller, dict(zip(TASK_FIELDS, values[_CALLER_WIDTH:], strict=True))
 
