@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import make_msgid
+from typing import cast
 
 import asyncpg
 from pgqueuer import PgQueuer, Queries
@@ -39,7 +40,7 @@ async def enqueue(session: AsyncSession, entrypoint: str, payload: BaseModel) ->
     """Add a job in the session's transaction: it exists only if that transaction commits."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    driver_connection: asyncpg.Connection = raw.driver_connection
+    driver_connection = cast(asyncpg.Connection, raw.driver_connection)
     if not driver_connection.is_in_transaction():
         # SQLAlchemy opens its transaction with the first statement; make that happen first.
         await connection.exec_driver_sql("SELECT 1")

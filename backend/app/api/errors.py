@@ -84,6 +84,8 @@ class StrictJSONRequest(Request):
 class StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:  # no body to parse: spare a second Request per call
+            return handler
 
         async def strict_handler(request: Request) -> Response:
             return await handler(StrictJSONRequest(request.scope, request.receive))

@@ -1,11 +1,15 @@
-"""The async engine, the per-request session, and the tenant it may see (row-level security)."""
+"""The async engine and the per-request session, plain asyncpg connections for hot paths,
+and the tenant each may see (row-level security)."""
 
+import asyncio
 import uuid
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol, cast
 
 import asyncpg
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -14,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.core.config import settings
 
 
-class TenantContextConnection(asyncpg.Connection):  # type: ignore[misc]
+class TenantContextConnection(asyncpg.Connection):
     """An asyncpg connection that sends a pending tenant context with the transaction's
     BEGIN, as one simple query of two statements: the settings cost no round trip."""
 
@@ -126,3 +130,88 @@ def _apply_tenant_context(
         driver.pending_context = tenant_context_sql(params)
     else:
         connection.execute(SET_TENANT_CONTEXT, params)
+
+
+# The fast paths: plain asyncpg connections beside the ORM, for the hot requests that read
+# or write one row. Statements are compiled once (see app/crud/common.py `Query`), asyncpg
+# prepares each once per connection, and single statements run without BEGIN/COMMIT.
+
+
+class ConnectionSource(Protocol):
+    """Where `tenant_connection` takes its connection from: one transaction, opened with the
+    given tenant context (`tenant_context_sql`), committed at the end of the block."""
+
+    def acquire(self, context_sql: str) -> AbstractAsyncContextManager[asyncpg.Connection]: ...
+
+
+class PoolSource:
+    """An asyncpg pool of up to DB_POOL_SIZE connections per process, opened on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pool: asyncpg.Pool | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def _open(self) -> asyncpg.Pool:
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self.pool is None:
+                _, params = engine.dialect.create_connect_args(make_url(self.url))
+                self.pool = await asyncpg.create_pool(
+                    **params,
+                    min_size=0,
+                    max_size=settings.DB_POOL_SIZE,
+                    timeout=settings.DB_CONNECT_TIMEOUT,
+                    command_timeout=settings.DB_COMMAND_TIMEOUT,
+                    server_settings={"application_name": settings.PROJECT_NAME[:63]},
+                    reset=_rollback_only,
+                )
+        return self.pool
+
+    @asynccontextmanager
+    async def acquire(self, context_sql: str) -> AsyncIterator[asyncpg.Connection]:
+        pool = self.pool or await self._open()
+        async with asyncio.timeout(settings.DB_POOL_TIMEOUT):
+            proxy = await pool.acquire()
+        connection = cast(asyncpg.Connection, proxy)  # a proxy with Connection's methods
+        try:
+            # BEGIN and the tenant's settings in one simple query: one round trip.
+            await connection.execute(f"BEGIN; {context_sql}")
+            try:
+                yield connection
+            except BaseException:
+                if connection.is_in_transaction():
+                    await connection.execute("ROLLBACK")
+                raise
+            await connection.execute("COMMIT")
+        finally:
+            await pool.release(proxy)
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            await pool.close()
+
+
+async def _rollback_only(_: asyncpg.Connection) -> None:
+    """Released connections keep no session state: asyncpg's own step before this hook
+    rolls back an unfinished transaction; the usual RESET ALL round trip is not needed."""
+
+
+connections = PoolSource(require_database_url())
+
+
+@asynccontextmanager
+async def tenant_connection(
+    source: ConnectionSource, *, tenant_id: uuid.UUID, cross_tenant: bool = False
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose transaction sees `tenant_id`'s rows only (every tenant's:
+    `cross_tenant`), under row-level security: the same two transaction-local settings as
+    the ORM sessions, sent with the BEGIN (one round trip), then the block's statements,
+    then COMMIT (ROLLBACK when the block raises). Every hot-path statement goes through
+    here. Errors are asyncpg's and OSError's (TimeoutError when no connection frees up).
+    """
+    context = tenant_context(tenant_id=tenant_id, cross_tenant=cross_tenant)
+    async with source.acquire(tenant_context_sql(context)) as connection:
+        yield connection

@@ -1,9 +1,12 @@
 """Helpers every crud module uses: conflicts, pages, text search, versioned writes."""
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -47,10 +50,11 @@ async def page(
     return rows, (await session.exec(count_statement)).one()
 
 
-def contains(column: Any, text: str) -> Any:
+def contains(column: Any, text: str | sa.BindParameter[str]) -> Any:
     """Case-insensitive substring match with `%`, `_` and `\\` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return col(column).ilike(f"%{escaped}%", escape="\\")
+    if isinstance(text, sa.BindParameter):  # the pattern is bound later: `like_pattern`
+        return col(column).ilike(text, escape="\\")
+    return col(column).ilike(like_pattern(text), escape="\\")
 
 
 async def update_versioned(
@@ -96,3 +100,53 @@ async def delete_versioned(
     deleted = result.first() is not None
     await session.commit()
     return deleted
+
+
+# Fast paths: Core statements compiled once for asyncpg and run on a plain connection
+# (app.core.db.tenant_connection); rows come back as dicts for the Public models.
+
+_ASYNCPG = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
+class Query:
+    """A statement compiled once: its SQL and the bound parameters' order."""
+
+    __slots__ = ("fixed", "names", "sql")
+
+    def __init__(self, statement: sa.ClauseElement) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=_ASYNCPG))
+        self.sql = str(compiled)
+        self.names = tuple(compiled.positiontup or ())
+        # Values the statement carries itself (e.g. the 1 of `version + 1`).
+        self.fixed = {name: value for name, value in compiled.params.items() if value is not None}
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        fixed = self.fixed
+        return [values[name] if name in values else fixed[name] for name in self.names]
+
+    async def fetch(self, conn: asyncpg.Connection, **values: Any) -> list[asyncpg.Record]:
+        return await conn.fetch(self.sql, *self.args(values))
+
+    async def fetchrow(self, conn: asyncpg.Connection, **values: Any) -> asyncpg.Record | None:
+        return await conn.fetchrow(self.sql, *self.args(values))
+
+    async def fetchval(self, conn: asyncpg.Connection, **values: Any) -> Any:
+        return await conn.fetchval(self.sql, *self.args(values))
+
+
+def param(name: str) -> Any:
+    return sa.bindparam(name)
+
+
+def columns_of(model: Any) -> tuple[sa.Column[Any], ...]:
+    return tuple(model.__table__.c)
+
+
+def like_pattern(text: str) -> str:
+    """The ILIKE pattern of `contains`: `%`, `_` and `\\` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def violated_constraint_of(exc: asyncpg.IntegrityConstraintViolationError) -> str | None:
+    return getattr(exc, "constraint_name", None)

@@ -3,13 +3,14 @@
 import uuid
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.security import hash_password
 from app.crud.auth import revoke_user_logins
-from app.crud.common import commit_or_conflict, page
+from app.crud.common import Query, commit_or_conflict, page, param
 from app.crud.tenants import create_tenant
 from app.models import (
     Login,
@@ -20,6 +21,7 @@ from app.models import (
     Tenant,
     User,
     UserCreate,
+    UserPublic,
     utc_now,
 )
 
@@ -173,3 +175,40 @@ async def lock_active_owner_ids(*, session: AsyncSession, tenant_id: uuid.UUID) 
         .with_for_update()
     )
     return set((await session.exec(statement)).all())
+
+
+# Fast path: the caller of an access token on a plain connection (see crud.common.Query).
+
+CALLER_FIELDS = tuple(UserPublic.model_fields)
+_user = User.__table__  # type: ignore[attr-defined]
+_login = Login.__table__  # type: ignore[attr-defined]
+
+
+def caller_statement(*columns: Any, outerjoin: tuple[Any, Any] | None = None) -> sa.Select[Any]:
+    """The caller of an access token: an active user of the token's tenant whose login
+    (`sid`) is not revoked, its UserPublic fields first, then `columns` of `outerjoin`."""
+    joined = _user.join(_login, _login.c.user_id == _user.c.id)
+    if outerjoin is not None:
+        joined = joined.outerjoin(*outerjoin)
+    return (
+        sa.select(*(_user.c[name] for name in CALLER_FIELDS), *columns)
+        .select_from(joined)
+        .where(
+            _user.c.id == param("user_id"),
+            _login.c.id == param("login_id"),
+            _login.c.revoked_at.is_(None),
+            _user.c.is_active,
+            _user.c.tenant_id == param("tenant_id"),
+        )
+    )
+
+
+CALLER = Query(caller_statement())
+
+
+async def fetch_caller(
+    *, conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: uuid.UUID, login_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The caller's UserPublic fields, or None when the token no longer stands for one."""
+    row = await CALLER.fetchrow(conn, tenant_id=tenant_id, user_id=user_id, login_id=login_id)
+    return None if row is None else dict(zip(CALLER_FIELDS, row, strict=True))

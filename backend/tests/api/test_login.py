@@ -250,6 +250,12 @@ async def test_missing_or_malformed_token_is_401(
         "unknown-user",
         "unknown-login",
         "other-tenant",
+        "issued-in-future",
+        "not-before-future",
+        "exp-not-a-number",
+        "audience",
+        "crit-header",
+        "payload-not-object",
     ],
 )
 async def test_forged_or_stale_token_is_401(
@@ -273,6 +279,17 @@ async def test_forged_or_stale_token_is_401(
         "unknown-user": lambda: sign(valid_payload(owner, sub=str(uuid.uuid4()))),
         "unknown-login": lambda: sign(valid_payload(owner, sid=str(uuid.uuid4()))),
         "other-tenant": lambda: sign(valid_payload(owner, tid=other.tenant_id)),
+        # The checks PyJWT made before the key was prepared once (core.security).
+        "issued-in-future": lambda: sign(valid_payload(owner, iat=utc_now() + timedelta(hours=1))),
+        "not-before-future": lambda: sign(valid_payload(owner, nbf=utc_now() + timedelta(hours=1))),
+        "exp-not-a-number": lambda: sign(valid_payload(owner, exp="tomorrow")),
+        "audience": lambda: sign(valid_payload(owner, aud="somebody-else")),
+        "crit-header": lambda: jwt.encode(
+            valid_payload(owner), settings.SECRET_KEY, "HS256", headers={"crit": ["exp"]}
+        ),
+        "payload-not-object": lambda: jwt.api_jws.encode(
+            b"[1, 2]", settings.SECRET_KEY, algorithm="HS256"
+        ),
     }
     token = payloads[case]()
     assert_unauthorized(await whoami(client, token))

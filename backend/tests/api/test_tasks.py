@@ -3,6 +3,8 @@ and the lost-update race."""
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.db import engine
 from tests.conftest import API
-from tests.factories import Actor, Factories
+from tests.factories import Actor, Factories, bearer
 
 TASK_FIELDS = {
     "id",
@@ -30,6 +32,39 @@ TASK_FIELDS = {
 FORBIDDEN = {"detail": "The user doesn't have enough privileges"}
 STALE = {"detail": "Precondition failed: the If-Match is stale"}
 NOT_FOUND = {"detail": "Task not found"}
+
+
+@asynccontextmanager
+async def recorded_statements(session: AsyncSession) -> AsyncIterator[list[str]]:
+    """The statements the app sends while inside: through the ORM and, on the hot paths,
+    straight on the test's asyncpg connection."""
+    statements: list[str] = []
+
+    def orm(*args: Any) -> None:
+        statements.append(args[2])
+
+    def raw(record: Any) -> None:
+        statements.append(record.query)
+
+    connection = (await (await session.connection()).get_raw_connection()).driver_connection
+    event.listen(engine.sync_engine, "before_cursor_execute", orm)
+    connection.add_query_logger(raw)
+    try:
+        yield statements
+    finally:
+        connection.remove_query_logger(raw)
+        event.remove(engine.sync_engine, "before_cursor_execute", orm)
+
+
+# The test harness's own statements (join_transaction_mode's savepoints; TestConnection
+# saving and restoring the test's tenant context around each hot-path use), not the app's.
+HARNESS_STATEMENTS = (
+    "SAVEPOINT",
+    "RELEASE SAVEPOINT",
+    "ROLLBACK TO SAVEPOINT",
+    "SELECT current_setting('app.tenant_id', true)",
+    "SELECT set_config('app.tenant_id', $1, true)",
+)
 
 
 def bad_project() -> dict[str, Any]:
@@ -477,60 +512,41 @@ async def test_a_list_costs_the_same_few_queries_whatever_the_page_size(
     project = await make.project(tenant.owner)
     for i in range(30):
         await make.task(tenant.owner, project["id"], assignee_id=tenant.member.id, title=f"t{i}")
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statement: str = args[2]
-        # SAVEPOINT / RELEASE come from the test harness (join_transaction_mode), not the app.
-        if not statement.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")):
-            statements.append(statement)
+    harness = HARNESS_STATEMENTS
 
     async def run(limit: int) -> list[str]:
-        statements.clear()
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
-        try:
+        async with recorded_statements(session) as statements:
             page = await list_tasks(client, tenant.member, limit=limit)
-        finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", count)
         assert (len(page["data"]), page["count"]) == (limit, 30)
-        return list(statements)
+        # SAVEPOINT / RELEASE come from the test harness (join_transaction_mode), not the app.
+        return [statement for statement in statements if not statement.startswith(harness)]
 
     small, large = await run(3), await run(30)
     assert len(small) == len(large), large
-    # The tenant context (rls: both settings in one statement; outside the tests' outer
-    # transaction it rides on the BEGIN instead), the caller (user and login in one
-    # query), the count and the page.
-    assert len(large) == 4, large
+    # Two short transactions, each opened with the tenant context (rls: both settings in
+    # one statement, sent with the BEGIN outside the tests' outer transaction): the caller
+    # (user and login in one query); the count and the page.
+    assert len(large) == 5, large
 
 
 async def test_a_short_page_knows_its_count_without_a_count_query(
-    client: AsyncClient, make: Factories
+    client: AsyncClient, make: Factories, session: AsyncSession
 ) -> None:
     owner = await make.signup()
     project = await make.project(owner)
     for i in range(5):
         await make.task(owner, project["id"], title=f"t{i}")
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        if "count(" in args[2]:
-            statements.append(args[2])
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        cases = [
-            ({"limit": 10}, 5, 5, False),  # one short page: the whole list
-            ({"skip": 3, "limit": 10}, 2, 5, False),  # the short last page
-            ({"limit": 5}, 5, 5, True),  # a full page may have more behind it
-            ({"skip": 10, "limit": 10}, 0, 5, True),  # past the end: only a count tells
-        ]
-        for params, rows, total, counted in cases:
-            statements.clear()
+    cases = [
+        ({"limit": 10}, 5, 5, False),  # one short page: the whole list
+        ({"skip": 3, "limit": 10}, 2, 5, False),  # the short last page
+        ({"limit": 5}, 5, 5, True),  # a full page may have more behind it
+        ({"skip": 10, "limit": 10}, 0, 5, True),  # past the end: only a count tells
+    ]
+    for params, rows, total, counted in cases:
+        async with recorded_statements(session) as statements:
             page = await list_tasks(client, owner, **params)
-            assert (len(page["data"]), page["count"]) == (rows, total), params
-            assert bool(statements) is counted, params
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+        assert (len(page["data"]), page["count"]) == (rows, total), params
+        assert any("count(" in statement for statement in statements) is counted, params
 
 
 # --- Versions and If-Match -----------------------------------------------------------------
@@ -753,3 +769,40 @@ async def test_deleting_the_assignee_bumps_the_version_of_their_tasks(
         headers={**owner.headers, "If-Match": f'W/"{task["version"]}"'},
     )
     assert stale.status_code == 412
+
+
+# --- The hot paths check the caller on every request -----------------------------------------
+
+
+async def test_a_revoked_login_stops_at_once_on_every_task_route(
+    client: AsyncClient, make: Factories
+) -> None:
+    owner = await make.signup()
+    project = await make.project(owner)
+    task = await make.task(owner, project["id"])
+    requests: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("GET", f"{API}/users/me", None),
+        ("GET", f"{API}/tasks/?project_id={project['id']}&limit=20", None),
+        ("GET", f"{API}/tasks/{task['id']}", None),
+        ("POST", f"{API}/tasks/", {"project_id": project["id"], "title": "after"}),
+        ("PATCH", f"{API}/tasks/{task['id']}", {"title": "after"}),
+        # A malformed id or body still answers 401 first, as before the hot paths.
+        ("GET", f"{API}/tasks/not-a-uuid", None),
+        ("PATCH", f"{API}/tasks/not-a-uuid", {"title": ""}),
+        ("POST", f"{API}/tasks/", {"title": ""}),
+    ]
+    for (method, url, body), expected in zip(
+        requests, (200, 200, 200, 201, 200, 422, 422, 422), strict=True
+    ):
+        response = await client.request(method, url, json=body, headers=owner.headers)
+        assert response.status_code == expected, (method, url, response.text)
+    assert (await client.post(f"{API}/logout", headers=owner.headers)).status_code == 204
+    for method, url, body in requests:
+        response = await client.request(method, url, json=body, headers=owner.headers)
+        assert response.status_code == 401, (method, url, response.text)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    # The refused writes changed nothing: two tasks (one created before), one PATCH applied.
+    again = bearer((await make.login(owner.email))["access_token"])
+    listed = await client.get(f"{API}/tasks/?project_id={project['id']}", headers=again)
+    assert listed.json()["count"] == 2
+    assert (await client.get(f"{API}/tasks/{task['id']}", headers=again)).json()["version"] == 2

@@ -8,6 +8,7 @@ from app.api.deps import (
     CrossTenantSessionDep,
     CurrentAdmin,
     CurrentUser,
+    FastCaller,
     Limit,
     SessionDep,
     Skip,
@@ -95,9 +96,9 @@ async def register_user(
 
 
 @router.get("/me", response_model=UserPublic, responses=responses(401))
-async def read_user_me(current_user: CurrentUser) -> User:
+async def read_user_me(caller: FastCaller) -> Any:
     """The caller's own user."""
-    return current_user
+    return caller.user
 
 
 @router.patch("/me", response_model=UserPublic, responses=responses(401, 409, 422))
