@@ -13,7 +13,7 @@ from app.api.limits import RequestLimits, trusted_proxies
 from app.api.main import include_flat
 from app.api.middleware import RequestContextMiddleware
 from app.core.config import settings
-from app.core.db import engine
+from app.core.db import connections, engine
 from app.core.logs import setup_logging
 from app.jobs import in_process_worker
 
@@ -33,6 +33,7 @@ def custom_generate_unique_id(route: APIRoute) -> str:
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     async with in_process_worker():  # background jobs, unless WORKER_IN_PROCESS=false
         yield
+    await connections.close()
     await engine.dispose()
 
 
