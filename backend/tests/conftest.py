@@ -79,7 +79,7 @@ from app.api.deps import get_connections, get_session  # noqa: E402
 from app.core.config import settings  # noqa: E402
 from app.core.db import connections as app_connections  # noqa: E402
 from app.core.db import engine as app_engine  # noqa: E402
-from app.core.db import set_tenant_context  # noqa: E402
+from app.core.db import set_tenant_context, tenant_context_sql  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.mail import WAIT_SECONDS, Outbox, Sink  # noqa: E402
@@ -148,7 +148,7 @@ class TestConnection:
         self.session = session
 
     @asynccontextmanager
-    async def acquire(self, context_sql: str) -> AsyncIterator[asyncpg.Connection]:
+    async def acquire(self, context: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
         connection = await self.session.connection()
         raw = (await connection.get_raw_connection()).driver_connection
         # The request's tenant context for this use only; the test's own comes back after.
@@ -158,7 +158,7 @@ class TestConnection:
         )
         try:
             async with raw.transaction():
-                await raw.execute(context_sql)
+                await raw.execute(tenant_context_sql(context))
                 yield raw
         finally:
             await raw.execute(

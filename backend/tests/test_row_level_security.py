@@ -5,6 +5,7 @@ tenant-owned table has RLS enabled and forced with a policy on `app.tenant_id` a
 `app.cross_tenant` (see app/core/rls.py and app/core/db.py).
 """
 
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -29,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import crud
 from app.core import roles
 from app.core.config import settings
-from app.core.db import make_engine, set_tenant_context
+from app.core.db import PoolSource, make_engine, set_tenant_context, tenant_context
 from app.models import Project, Task, Tenant, User
 from tests.conftest import API, OWNER_URL, SERVICE_ROLE
 from tests.factories import Factories, across_tenants, purge
@@ -382,3 +383,45 @@ async def test_run_sh_serves_the_embedded_database_as_the_service_role() -> None
     assert role.name == roles.DEFAULT_SERVICE_ROLE
     assert role.bound_by_rls, role.describe()
     assert role.describe() == "app_service: not a superuser, no BYPASSRLS, owns no tables"
+
+
+async def test_a_hot_path_connection_always_carries_the_context_it_was_handed(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot-path pool keeps the tenant context as a session setting of each connection:
+    every acquire makes the wanted one current (a statement only when it changes), so a
+    connection never answers with the tenant of its previous use."""
+    del engine  # only its database is needed
+    monkeypatch.setattr(settings, "DB_POOL_SIZE", 1)  # one connection, used every time
+    assert settings.DATABASE_URL
+    source = PoolSource(settings.DATABASE_URL)
+    tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
+    sets: list[str] = []
+    uses = [
+        (tenant_a, False),
+        (tenant_a, False),
+        (tenant_b, False),
+        (None, True),
+        (tenant_a, False),
+    ]
+    try:
+        for index, (tenant_id, cross_tenant) in enumerate(uses):
+            context = tenant_context(tenant_id=tenant_id, cross_tenant=cross_tenant)
+            async with source.acquire(context) as conn:
+                if index == 0:
+                    conn.add_query_logger(
+                        lambda record: (
+                            sets.append(record.query) if "set_config" in record.query else None
+                        )
+                    )
+                seen = await conn.fetchrow(
+                    "SELECT current_setting('app.tenant_id', true) AS tenant_id,"
+                    " current_setting('app.cross_tenant', true) AS cross_tenant"
+                )
+                assert seen is not None
+                assert dict(seen) == context
+            await asyncio.sleep(0)
+    finally:
+        await source.close()
+    # The first use's statement ran before the logger was added: 3 more changes after it.
+    assert len(sets) == 3, sets
