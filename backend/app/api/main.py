@@ -1,3 +1,5 @@
+import re
+
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
@@ -44,3 +46,8 @@ def include_flat(app: FastAPI, prefix: str) -> None:
                 callbacks=route.callbacks,
                 openapi_extra=route.openapi_extra,
             )
+    # Starlette anchors a route's pattern with `$`, which also matches before a final
+    # newline: `/tasks/%0A` would be the list. `\Z` ends at the end of the path only.
+    for added in app.router.routes:
+        if isinstance(added, APIRoute) and added.path_regex.pattern.endswith("$"):
+            added.path_regex = re.compile(added.path_regex.pattern[:-1] + r"\Z")

@@ -78,3 +78,14 @@ async def test_an_if_match_naming_no_version_answers_after_the_id_is_checked(
     )
     assert await send(row["id"]) == 412
     assert await send(row["id"], {"If-Match": 'W/"1"'}) == (200 if method == "PATCH" else 204)
+
+
+@pytest.mark.parametrize("path", ["/tasks/%0A", "/projects/%0A", "/users/%0A"])
+async def test_a_path_ending_in_a_newline_is_not_its_parent_list(
+    make: Factories, path: str
+) -> None:
+    # Starlette's `$` matched before a final newline, so `/tasks/\n` answered the task
+    # list (200 with a list body where a task was documented).
+    owner = await make.signup()
+    response = await make.client.get(f"{API}{path}", headers=owner.headers)
+    assert response.status_code == 422, response.text
