@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.core.db import PoolTimeout
 from app.models import ErrorDetail
 
 ERROR_DESCRIPTIONS = {
@@ -143,7 +144,7 @@ def database_unavailable(exc: BaseException) -> bool:
     """The error says the database cannot be reached now (down, restarting, unreachable,
     pool exhausted), through SQLAlchemy or raw asyncpg. Anything else is not ours to hide."""
     for link in exception_chain(exc):
-        if isinstance(link, PoolTimeoutError):
+        if isinstance(link, (PoolTimeoutError, PoolTimeout)):
             return True
         if isinstance(link, DBAPIError) and link.connection_invalidated:
             return True
@@ -153,7 +154,7 @@ def database_unavailable(exc: BaseException) -> bool:
                 return True
         if isinstance(link, asyncpg.InterfaceError) and "connection is closed" in str(link):
             return True
-        # ConnectionRefusedError, socket.gaierror, TimeoutError (connect or pool acquire)
+        # ConnectionRefusedError, socket.gaierror, TimeoutError (connect)
         # and FileNotFoundError (a unix socket that is gone) are all OSErrors.
         if isinstance(link, OSError) and raised_by_driver(link.__traceback__):
             return True

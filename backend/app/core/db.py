@@ -5,7 +5,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import asyncpg
 from sqlalchemy import event, text
@@ -169,53 +169,96 @@ class HotPathConnection(asyncpg.Connection):
             self.tenant_context = wanted
 
 
+class PoolTimeout(TimeoutError):
+    """Every hot-path connection stayed in use for DB_POOL_TIMEOUT seconds (a 503)."""
+
+
 class PoolSource:
-    """An asyncpg pool of up to DB_POOL_SIZE connections per process, opened on first use."""
+    """Up to DB_POOL_SIZE plain asyncpg connections per process, opened on demand and kept
+    idle last-in first-out.
+
+    Not asyncpg's `Pool`: it spends a task on every release (`asyncio.shield`) and a
+    `RESET ALL` round trip unless told otherwise, which on the one-statement hot paths
+    cost more than the statement. Here a free connection costs no timer, no task and no
+    statement; a connection comes back only when nothing can be half done on it (it is
+    open, outside a transaction, and the block ended normally or with an error of the
+    server's); anything else (a cancelled query, a lost socket) closes it.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.pool: asyncpg.Pool | None = None
-        self._opening: asyncio.Lock | None = None
+        self._idle: list[HotPathConnection] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._generation = 0  # bumped by close(): connections out at the time are dropped
+        self._connect_params: dict[str, Any] | None = None
 
-    async def _open(self) -> asyncpg.Pool:
-        if self._opening is None:
-            self._opening = asyncio.Lock()
-        async with self._opening:
-            if self.pool is None:
-                _, params = engine.dialect.create_connect_args(make_url(self.url))
-                self.pool = await asyncpg.create_pool(
-                    **params,
-                    min_size=0,
-                    max_size=settings.DB_POOL_SIZE,
-                    timeout=settings.DB_CONNECT_TIMEOUT,
-                    command_timeout=settings.DB_COMMAND_TIMEOUT,
-                    server_settings={"application_name": settings.PROJECT_NAME[:63]},
-                    reset=_rollback_only,
-                    connection_class=HotPathConnection,
-                )
-        return self.pool
+    async def _connect(self) -> HotPathConnection:
+        if self._connect_params is None:
+            _, params = engine.dialect.create_connect_args(make_url(self.url))
+            self._connect_params = dict(params)
+        return await asyncpg.connect(
+            **self._connect_params,
+            timeout=settings.DB_CONNECT_TIMEOUT,
+            command_timeout=settings.DB_COMMAND_TIMEOUT,
+            server_settings={"application_name": settings.PROJECT_NAME[:63]},
+            connection_class=HotPathConnection,
+        )
+
+    async def _checkout(self) -> HotPathConnection:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.is_closed():
+                return connection
+        return await self._connect()
 
     @asynccontextmanager
     async def acquire(self, context: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-        pool = self.pool or await self._open()
-        async with asyncio.timeout(settings.DB_POOL_TIMEOUT):
-            proxy = await pool.acquire()
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(settings.DB_POOL_SIZE)
+        slots = self._slots
+        if slots.locked():  # every connection is out: wait, but not for ever
+            try:
+                async with asyncio.timeout(settings.DB_POOL_TIMEOUT):
+                    await slots.acquire()
+            except TimeoutError:
+                raise PoolTimeout(
+                    f"no database connection came free within {settings.DB_POOL_TIMEOUT} s"
+                ) from None
+        else:
+            await slots.acquire()  # returns at once
+        generation = self._generation
+        reusable = False
         try:
-            # The proxy hands attribute lookups on to its HotPathConnection.
-            await cast(HotPathConnection, proxy).use_tenant_context(context)
-            yield cast(asyncpg.Connection, proxy)
+            connection = await self._checkout()
+            try:
+                await connection.use_tenant_context(context)
+                yield connection
+                reusable = True
+            except asyncpg.PostgresError:  # refused by the server: the connection is fine
+                reusable = True
+                raise
+            finally:
+                if (
+                    reusable
+                    and generation == self._generation
+                    and not connection.is_closed()
+                    and not connection.is_in_transaction()
+                ):
+                    self._idle.append(connection)
+                else:
+                    connection.terminate()
         finally:
-            await pool.release(proxy)
+            slots.release()
 
     async def close(self) -> None:
-        if self.pool is not None:
-            pool, self.pool = self.pool, None
-            await pool.close()
-
-
-async def _rollback_only(_: asyncpg.Connection) -> None:
-    """Released connections keep no session state: asyncpg's own step before this hook
-    rolls back an unfinished transaction; the usual RESET ALL round trip is not needed."""
+        """Close the idle connections; those in use close when they come back. A later
+        acquire opens new ones."""
+        self._generation += 1
+        self._slots = None  # the next acquire may run on another event loop (tests)
+        idle, self._idle = self._idle, []
+        await asyncio.gather(
+            *(connection.close(timeout=5) for connection in idle), return_exceptions=True
+        )
 
 
 connections = PoolSource(require_database_url())
@@ -229,7 +272,7 @@ async def tenant_connection(
     under row-level security: the same two settings as the ORM sessions, made current on
     the connection before the block runs (no statement when it already carries them).
     Every hot-path statement goes through here; each runs in its own implicit transaction.
-    Errors are asyncpg's and OSError's (TimeoutError when no connection frees up).
+    Errors are asyncpg's and OSError's (PoolTimeout when no connection frees up).
     """
     async with source.acquire(
         tenant_context(tenant_id=tenant_id, cross_tenant=cross_tenant)
