@@ -144,16 +144,44 @@ def _verified_payload(token: str) -> dict[str, Any] | None:
     return payload
 
 
+@dataclass(frozen=True, slots=True)
+class _VerifiedToken:
+    claims: AccessClaims
+    not_before: float  # the later of `iat` and `nbf`
+    expires: float
+
+
+# A client sends the same access token with every request until it expires: the tokens
+# whose signature was checked are kept (the most recent _VERIFIED_MAX), and a repeat costs
+# a lookup and the time checks. Revocation is unaffected: the caller's login is read from
+# the database on every request.
+_VERIFIED_MAX = 4096
+_verified: dict[str, _VerifiedToken] = {}
+
+
 def decode_access_token(token: str) -> AccessClaims | None:
     """The claims of a valid access token, or None for anything else."""
+    known = _verified.get(token)
+    if known is not None:
+        now = time.time()
+        return known.claims if known.not_before <= now < known.expires else None
     try:
         payload = _verified_payload(token)
         if payload is None or payload["type"] != "access":
             return None
-        return AccessClaims(
+        claims = AccessClaims(
             user_id=uuid.UUID(payload["sub"]),
             tenant_id=uuid.UUID(payload["tid"]),
             login_id=uuid.UUID(payload["sid"]),
         )
+        verified = _VerifiedToken(
+            claims=claims,
+            not_before=max(int(payload["iat"]), int(payload.get("nbf") or 0)),
+            expires=int(payload["exp"]),
+        )
     except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error):
         return None
+    if len(_verified) >= _VERIFIED_MAX:
+        del _verified[next(iter(_verified))]  # the oldest entry
+    _verified[token] = verified
+    return claims

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -308,6 +309,19 @@ async def test_expired_token_made_by_the_app_is_401(client: AsyncClient, make: F
         user_id=uuid.UUID(owner.id), tenant_id=uuid.UUID(owner.tenant_id), login_id=sid
     )
     assert (await whoami(client, fresh)).status_code == 200
+
+
+async def test_a_token_accepted_before_is_refused_once_it_expires(
+    client: AsyncClient, make: Factories, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified tokens are remembered (core/security.py); their lifetime still counts."""
+    owner = await make.signup()
+    assert (await whoami(client, owner.access_token)).status_code == 200
+    expires = claims(owner.access_token)["exp"]
+    monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: expires + 1.0))
+    assert_unauthorized(await whoami(client, owner.access_token))
+    monkeypatch.setattr(security, "time", SimpleNamespace(time=lambda: expires - 1.0))
+    assert (await whoami(client, owner.access_token)).status_code == 200
 
 
 async def test_token_of_a_user_deactivated_after_issue_is_401(
