@@ -1,13 +1,33 @@
 import re
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
+from app.api.errors import StrictJSONRoute
 from app.api.routes import invitations, login, projects, tasks, tenants, users, utils
 
 api_routers: tuple[APIRouter, ...] = tuple(
     module.router for module in (login, users, tenants, projects, tasks, invitations, utils)
 )
+
+
+class FlatRoute(StrictJSONRoute):
+    """A route of the flat list. A request is matched against the routes in order, and
+    most routes cannot match it: a route whose literal head (`/api/v1/tasks/` of
+    `/api/v1/tasks/{task_id}`) is not in the path says so without running its pattern."""
+
+    def __init__(self, path: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(path, *args, **kwargs)
+        self.literal_head = path.split("{", 1)[0]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # The path may carry a root path before the route's own part: "in", not startswith.
+        if self.literal_head not in scope["path"]:
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 def include_flat(app: FastAPI, prefix: str) -> None:
@@ -18,7 +38,7 @@ def include_flat(app: FastAPI, prefix: str) -> None:
     """
     for router in api_routers:
         for route in router.routes:
-            assert isinstance(route, APIRoute)
+            assert type(route) is StrictJSONRoute, "every router uses StrictJSONRoute"
             app.router.add_api_route(
                 prefix + route.path,
                 route.endpoint,
@@ -42,7 +62,7 @@ def include_flat(app: FastAPI, prefix: str) -> None:
                 include_in_schema=route.include_in_schema,
                 response_class=route.response_class,
                 name=route.name,
-                route_class_override=type(route),
+                route_class_override=FlatRoute,
                 callbacks=route.callbacks,
                 openapi_extra=route.openapi_extra,
             )
