@@ -49,6 +49,7 @@ app = FastAPI(
     generate_unique_id_function=custom_generate_unique_id,
     lifespan=lifespan,
 )
+app.state.connections = connections  # the hot paths' pool (api/deps.py, connection_source)
 
 if settings.all_cors_origins:
     app.add_middleware(

@@ -75,7 +75,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 
 from app import jobs  # noqa: E402
-from app.api.deps import get_connections, get_session  # noqa: E402
+from app.api.deps import get_session  # noqa: E402
 from app.core.config import settings  # noqa: E402
 from app.core.db import connections as app_connections  # noqa: E402
 from app.core.db import engine as app_engine  # noqa: E402
@@ -186,15 +186,13 @@ async def client(session: AsyncSession) -> AsyncIterator[AsyncClient]:
                 await session.rollback()
             await set_tenant_context(session, tenant_id=None, cross_tenant=True)
 
-    async def override_connections() -> TestConnection:
-        return TestConnection(session)
-
     app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_connections] = override_connections
+    pool = app.state.connections
+    app.state.connections = TestConnection(session)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
     app.dependency_overrides.pop(get_session, None)
-    app.dependency_overrides.pop(get_connections, None)
+    app.state.connections = pool
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Request dependencies: the session, the caller, role guards and tenant-scoped path loaders."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
@@ -16,7 +16,6 @@ from app.core.config import settings
 from app.core.db import (
     ConnectionSource,
     SessionMaker,
-    connections,
     set_tenant_context,
     tenant_connection,
 )
@@ -24,9 +23,8 @@ from app.core.logs import set_caller
 from app.core.security import AccessClaims, decode_access_token
 from app.models import ROLE_RANK, Invitation, Project, Role, Task, User
 
-reusable_oauth2 = OAuth2PasswordBearer(
-    tokenUrl=f"{settings.API_V1_STR}/login/access-token", auto_error=False
-)
+TOKEN_URL = f"{settings.API_V1_STR}/login/access-token"
+reusable_oauth2 = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:
@@ -98,12 +96,39 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 # session, no BEGIN/ROLLBACK), the row a request reads joined in where it can be.
 
 
-async def get_connections() -> ConnectionSource:
-    """Where the hot paths take connections from (the tests pin their own)."""
-    return connections
+def connection_source(request: Request) -> ConnectionSource:
+    """Where the hot paths take connections from: `app.state.connections`, the process's
+    pool (main.py); the tests put their own connection there."""
+    return cast(ConnectionSource, request.app.state.connections)
+
+
+async def get_connections(request: Request) -> ConnectionSource:
+    return connection_source(request)
 
 
 ConnectionsDep = Annotated[ConnectionSource, Depends(get_connections)]
+
+Loaded = TypeVar("Loaded")
+
+
+class BearerLoader(OAuth2PasswordBearer, Generic[Loaded]):
+    """A dependency that reads the bearer token itself and loads what the route needs.
+
+    The same security scheme as `TokenDep` in the OpenAPI schema, resolved as one
+    dependency: each nested dependency costs FastAPI a resolution of its own on every
+    request, which on the hot paths cost more than their statement.
+    """
+
+    def __init__(self, load: Callable[[Request, str | None], Awaitable[Loaded]]) -> None:
+        super().__init__(
+            tokenUrl=TOKEN_URL,
+            scheme_name=reusable_oauth2.scheme_name,
+            auto_error=False,
+        )
+        self.load = load
+
+    async def __call__(self, request: Request) -> Loaded:  # type: ignore[override]
+        return await self.load(request, await super().__call__(request))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +151,9 @@ class CallerRow:
         return bool(self.user["is_superuser"])
 
 
-async def get_caller_row(connections: ConnectionsDep, token: TokenDep) -> CallerRow:
+async def load_caller_row(request: Request, token: str | None) -> CallerRow:
     claims = verified_claims(token)
-    async with tenant_connection(connections, tenant_id=claims.tenant_id) as conn:
+    async with tenant_connection(connection_source(request), tenant_id=claims.tenant_id) as conn:
         user = await crud.fetch_caller(
             conn=conn, tenant_id=claims.tenant_id, user_id=claims.user_id, login_id=claims.login_id
         )
@@ -138,7 +163,7 @@ async def get_caller_row(connections: ConnectionsDep, token: TokenDep) -> Caller
     return CallerRow(user=user, login_id=claims.login_id)
 
 
-FastCaller = Annotated[CallerRow, Depends(get_caller_row)]
+FastCaller = Annotated[CallerRow, Depends(BearerLoader(load_caller_row))]
 
 
 TenantQuery = Annotated[uuid.UUID | None, Query(description="Superuser: only this tenant's rows")]
@@ -174,9 +199,7 @@ class TaskRow:
 _uuid_adapter = TypeAdapter(uuid.UUID)
 
 
-async def get_task_row_in_scope(
-    request: Request, connections: ConnectionsDep, token: TokenDep
-) -> TaskRow | None:
+async def load_task_row_in_scope(request: Request, token: str | None) -> TaskRow | None:
     """The caller and the task of the path in one statement: 401, then 404 (another
     tenant's too). The route declares `task_id` itself, so a malformed id still answers
     401 before 422, as with `TaskInScope`; None then (FastAPI answers the 422)."""
@@ -185,6 +208,7 @@ async def get_task_row_in_scope(
         task_id = _uuid_adapter.validate_python(request.path_params["task_id"])
     except ValidationError:
         task_id = None
+    connections = connection_source(request)
     async with tenant_connection(connections, tenant_id=claims.tenant_id) as conn:
         if task_id is None:
             user = await crud.fetch_caller(
@@ -218,7 +242,7 @@ async def get_task_row_in_scope(
     return TaskRow(caller=caller, task=task)
 
 
-TaskRowInScope = Annotated[TaskRow, Depends(get_task_row_in_scope)]
+TaskRowInScope = Annotated[TaskRow, Depends(BearerLoader(load_task_row_in_scope))]
 
 
 async def get_current_user(caller: CallerDep) -> User:
