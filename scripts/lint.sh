@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Static checks: ruff (lint and format) on backend/ and scripts/, mypy --strict on backend/app,
-# the compose files, the GitHub workflows and the Dockerfile. Every check runs; the script
-# exits 1 if any failed. Uses the synced .venv (synced here first when it is missing).
+# no merge conflict markers, the compose files, the GitHub workflows and the Dockerfile.
+# Every check runs; the script exits 1 if any failed. Uses the synced .venv (synced here first when it is missing).
 set -uo pipefail
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT_DIR"
@@ -42,6 +42,10 @@ fi
 
 if [ -x "$BIN/actionlint" ]; then
   check "actionlint" "$BIN/actionlint"
+fi
+# A merge that left its conflict markers once reached main in the README.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  check "no merge conflict markers" bash -c '! git grep -n -I -E "^(<<<<<<<|>>>>>>>)( |\$)"'
 fi
 check "pre-commit config" "$BIN/pre-commit" validate-config .pre-commit-config.yaml
 # Compose services and start-up order, workflows, dependabot.yml, Dockerfile sources.
