@@ -1,5 +1,6 @@
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
+from app.main import app
 from tests.conftest import API
 from tests.factories import Factories
 
@@ -54,3 +55,17 @@ async def test_ready_answers_503_when_the_database_does_not(client: AsyncClient)
     assert response.status_code == 503
     assert response.json() == {"detail": "Database unavailable"}
     assert int(response.headers["Retry-After"]) > 0
+
+
+async def test_routes_match_behind_a_root_path(client: AsyncClient, make: Factories) -> None:
+    """Served under a proxy's prefix (uvicorn --root-path), the path carries it before the
+    route's own part: the flat routes' literal-head check (api/main.py) must still match."""
+    owner = await make.signup()
+    task = await make.task(owner, (await make.project(owner))["id"])
+    transport = ASGITransport(app=app, root_path="/behind/proxy")
+    async with AsyncClient(transport=transport, base_url="http://test") as proxied:
+        found = await proxied.get(f"/behind/proxy{API}/tasks/{task['id']}", headers=owner.headers)
+        health = await proxied.get(f"/behind/proxy{API}/utils/health-check/")
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == task["id"]
+    assert health.status_code == 200
