@@ -177,9 +177,10 @@ class PoolSource:
     """Up to DB_POOL_SIZE plain asyncpg connections per process, opened on demand and kept
     idle last-in first-out.
 
-    Not asyncpg's `Pool`: it spends a task on every release (`asyncio.shield`) and a
-    `RESET ALL` round trip unless told otherwise, which on the one-statement hot paths
-    cost more than the statement. Here a free connection costs no timer, no task and no
+    Not asyncpg's `Pool`: it spends a task on every release (`asyncio.shield`), a timer
+    on every acquire with a timeout, and a `RESET ALL` round trip unless told otherwise;
+    under load on the one-statement hot paths that came to over half of what running the
+    statement cost the process. Here a free connection costs no timer, no task and no
     statement; a connection comes back only when nothing can be half done on it (it is
     open, outside a transaction, and the block ended normally or with an error of the
     server's); anything else (a cancelled query, a lost socket) closes it.
