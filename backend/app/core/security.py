@@ -114,7 +114,8 @@ def _b64decode(segment: str) -> bytes:
 
 
 def _verified_payload(token: str) -> dict[str, Any] | None:
-    """The payload of an HMAC-signed JWT whose signature and time claims hold, else None."""
+    """The payload of an HMAC-signed JWT whose signature and claims hold, else None; its
+    time claims are checked by `decode_access_token`, on every use."""
     header_segment, payload_segment, signature_segment = token.split(".")
     header = json.loads(_b64decode(header_segment))
     if (
@@ -131,11 +132,6 @@ def _verified_payload(token: str) -> dict[str, Any] | None:
     if not isinstance(payload, dict):
         return None
     if any(payload.get(claim) is None for claim in _REQUIRED_CLAIMS):
-        return None
-    now = time.time()
-    if int(payload["exp"]) <= now or int(payload["iat"]) > now:
-        return None
-    if "nbf" in payload and int(payload["nbf"]) > now:
         return None
     if payload.get("aud") or not isinstance(payload["sub"], str):
         return None
@@ -159,29 +155,34 @@ _VERIFIED_MAX = 4096
 _verified: dict[str, _VerifiedToken] = {}
 
 
-def decode_access_token(token: str) -> AccessClaims | None:
-    """The claims of a valid access token, or None for anything else."""
-    known = _verified.get(token)
-    if known is not None:
-        now = time.time()
-        return known.claims if known.not_before <= now < known.expires else None
+def _verified_token(token: str) -> _VerifiedToken | None:
     try:
         payload = _verified_payload(token)
         if payload is None or payload["type"] != "access":
             return None
-        claims = AccessClaims(
-            user_id=uuid.UUID(payload["sub"]),
-            tenant_id=uuid.UUID(payload["tid"]),
-            login_id=uuid.UUID(payload["sid"]),
-        )
-        verified = _VerifiedToken(
-            claims=claims,
-            not_before=max(int(payload["iat"]), int(payload.get("nbf") or 0)),
+        issued = int(payload["iat"])
+        return _VerifiedToken(
+            claims=AccessClaims(
+                user_id=uuid.UUID(payload["sub"]),
+                tenant_id=uuid.UUID(payload["tid"]),
+                login_id=uuid.UUID(payload["sid"]),
+            ),
+            not_before=max(issued, int(payload["nbf"])) if "nbf" in payload else issued,
             expires=int(payload["exp"]),
         )
     except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error):
         return None
-    if len(_verified) >= _VERIFIED_MAX:
-        del _verified[next(iter(_verified))]  # the oldest entry
-    _verified[token] = verified
-    return claims
+
+
+def decode_access_token(token: str) -> AccessClaims | None:
+    """The claims of a valid access token, or None for anything else."""
+    verified = _verified.get(token)
+    if verified is None:
+        verified = _verified_token(token)
+        if verified is None:
+            return None
+        if len(_verified) >= _VERIFIED_MAX:
+            del _verified[next(iter(_verified))]  # the oldest entry
+        _verified[token] = verified
+    now = time.time()
+    return verified.claims if verified.not_before <= now < verified.expires else None
