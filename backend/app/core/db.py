@@ -191,12 +191,10 @@ class PoolSource:
         self._idle: list[HotPathConnection] = []
         self._slots: asyncio.Semaphore | None = None
         self._generation = 0  # bumped by close(): connections out at the time are dropped
-        self._connect_params: dict[str, Any] | None = None
+        _, params = engine.dialect.create_connect_args(make_url(url))
+        self._connect_params = dict(params)
 
     async def _connect(self) -> HotPathConnection:
-        if self._connect_params is None:
-            _, params = engine.dialect.create_connect_args(make_url(self.url))
-            self._connect_params = dict(params)
         return await asyncpg.connect(
             **self._connect_params,
             timeout=settings.DB_CONNECT_TIMEOUT,
