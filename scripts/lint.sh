@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Static checks: ruff (lint and format) on backend/ and scripts/, mypy --strict on backend/app,
 # no merge conflict markers, the compose files, the GitHub workflows and the Dockerfile.
-# Every check runs; the script exits 1 if any failed. Uses the synced .venv (synced here first when it is missing).
+# Every check runs; the script exits 1 if any failed. Uses the synced .venv (synced here
+# first when it is missing).
 set -uo pipefail
 ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT_DIR"
