@@ -54,17 +54,15 @@ def unauthorized(detail: str = "Could not validate credentials") -> HTTPExceptio
     )
 
 
-async def get_claims(token: TokenDep) -> AccessClaims:
-    """The claims of the request's access token (401 when missing or invalid)."""
+def verified_claims(token: str | None) -> AccessClaims:
+    """The claims of the request's access token (401 when missing or invalid). A plain
+    function, not a dependency of its own: each costs FastAPI a resolution per request."""
     if not token:
         raise unauthorized("Not authenticated")
     claims = decode_access_token(token)
     if claims is None:
         raise unauthorized()
     return claims
-
-
-ClaimsDep = Annotated[AccessClaims, Depends(get_claims)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +87,13 @@ async def enter_as(
     return caller
 
 
-async def get_caller(request: Request, session: SessionDep, claims: ClaimsDep) -> Caller:
+async def get_caller(request: Request, session: SessionDep, token: TokenDep) -> Caller:
     """The caller, loaded once per request: by a path loader declared before (with its row,
     in one statement), or here."""
     caller: Caller | None = getattr(request.state, "caller", None)
     if caller is not None:
         return caller
+    claims = verified_claims(token)
     # rls: from here on the database shows this session the token's tenant only (its user
     # and login rows too); sent with the transaction's BEGIN.
     await set_tenant_context(session, tenant_id=claims.tenant_id)
@@ -190,14 +189,15 @@ def in_scope(
     async def load(
         request: Request,
         session: SessionDep,
-        claims: ClaimsDep,
+        token: TokenDep,
         raw_id: Annotated[str, Path(alias=name), uuid_schema],
     ) -> Row:
+        claims = verified_claims(token)
         await set_tenant_context(session, tenant_id=claims.tenant_id)  # as in get_caller
         try:
             row_id = _UUID.validate_python(raw_id)
         except ValidationError as exc:
-            await get_caller(request, session, claims)  # 401 first
+            await get_caller(request, session, token)  # 401 first
             errors = exc.errors(include_url=False)
             raise RequestValidationError(
                 [{**error, "loc": ("path", name)} for error in errors]

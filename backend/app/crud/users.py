@@ -30,15 +30,6 @@ async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None
     return (await session.exec(select(User).where(User.email == email.lower()))).first()
 
 
-async def get_user(
-    *, session: AsyncSession, tenant_id: uuid.UUID | None, user_id: uuid.UUID
-) -> User | None:
-    statement = select(User).where(User.id == user_id)
-    if tenant_id is not None:
-        statement = statement.where(User.tenant_id == tenant_id)
-    return (await session.exec(statement)).first()
-
-
 async def list_users(
     *, session: AsyncSession, tenant_id: uuid.UUID | None, skip: int, limit: int
 ) -> tuple[list[User], int]:
