@@ -172,12 +172,10 @@ def running_pgbouncer(
                 stdout=stderr,
                 stderr=subprocess.STDOUT,
                 cwd=directory,
-                start_new_session=True,  # a Ctrl-C of the test run reaches it through us
-                **(
-                    {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-                    if user is not None
-                    else {}
-                ),
+                start_new_session=True,  # not signalled with the test run: its teardown stops it
+                user=user.pw_uid if user else None,
+                group=user.pw_gid if user else None,
+                extra_groups=[] if user else None,
             )
         bouncer = PgBouncer(port=port, pool_size=pool_size, directory=directory, process=process)
         try:

@@ -109,10 +109,11 @@ async def deployment(database: Deployment) -> Deployment:
         text=True,
         timeout=PRESTART_TIMEOUT,
     )
-    output = f"{done.stdout}{done.stderr}"
-    assert done.returncode == 0, (
-        f"prestart through PgBouncer failed (status {done.returncode}):\n{output[-3000:]}"
-    )
+    if done.returncode != 0:
+        output = f"{done.stdout}{done.stderr}"
+        pytest.fail(
+            f"prestart through PgBouncer failed (status {done.returncode}):\n{output[-3000:]}"
+        )
     return database
 
 
@@ -140,7 +141,11 @@ def service(
         SMTP_TIMEOUT="5",
     ) as running:
         yield running
-    assert "Traceback" not in running.output(), running.output()
+    output = running.output()
+    if "Traceback" in output:
+        pytest.fail(
+            f"the service logged an error:\n{output[output.index('Traceback') - 300 :][:4000]}"
+        )
 
 
 # Clients ------------------------------------------------------------------------------
@@ -235,7 +240,9 @@ async def on_every_server_connection(
         rows = []
         for client in clients:
             await client.execute("BEGIN")
-            rows.append(await client.fetchrow(statement))
+            row = await client.fetchrow(statement)
+            assert row is not None
+            rows.append(row)
         for client in clients:
             await client.execute("COMMIT" if commit else "ROLLBACK")
     finally:
@@ -254,6 +261,15 @@ async def leftover_tenant_settings(deployment: Deployment) -> list[dict[str, Any
         for row in rows
         if row["tenant_id"] not in (None, "") or row["cross_tenant"] not in (None, "")
     ]
+
+
+async def clear_tenant_settings(deployment: Deployment) -> None:
+    await on_every_server_connection(
+        deployment,
+        "SELECT pg_backend_pid() AS pid, set_config('app.tenant_id', '', false),"
+        " set_config('app.cross_tenant', '', false)",
+        commit=True,
+    )
 
 
 # Tests ------------------------------------------------------------------------------------
@@ -446,6 +462,7 @@ async def test_the_check_sees_a_session_setting_left_on_a_server_connection(
 ) -> None:
     """The check of the next test can fail: a session-level set_config through PgBouncer
     stays on its server connection, and the check finds it there."""
+    await clear_tenant_settings(database)  # whatever the service's requests left
     leaky = await through_pooler(database)
     try:
         await leaky.execute("SELECT set_config('app.cross_tenant', 'on', false)")
@@ -454,13 +471,8 @@ async def test_the_check_sees_a_session_setting_left_on_a_server_connection(
     try:
         leftovers = await leftover_tenant_settings(database)
         assert [row["cross_tenant"] for row in leftovers] == ["on"], leftovers
-    finally:  # clean the pool's connections for the tests after this one
-        await on_every_server_connection(
-            database,
-            "SELECT pg_backend_pid() AS pid, set_config('app.tenant_id', '', false),"
-            " set_config('app.cross_tenant', '', false)",
-            commit=True,
-        )
+    finally:  # the connections as clean for the tests after this one
+        await clear_tenant_settings(database)
     assert await leftover_tenant_settings(database) == []
 
 
