@@ -139,6 +139,8 @@ def service(
         SMTP_TLS="false",
         SMTP_SSL="false",
         SMTP_TIMEOUT="5",
+        # Longer than any wait here: a job delivered in time was woken by its NOTIFY.
+        JOB_POLL_SECONDS="600",
     ) as running:
         yield running
     output = running.output()
@@ -343,7 +345,9 @@ async def test_an_email_job_enqueued_in_a_request_is_delivered(
     service: Service, sink: Sink
 ) -> None:
     """The invitation's job is inserted in the request's transaction (through PgBouncer) and
-    the worker, on its direct connection, is woken and delivers it."""
+    the worker, LISTENing on its direct connection, is woken by its NOTIFY and delivers it
+    (the service polls only every 600 s here: a worker LISTENing through PgBouncer is never
+    woken, and this test times out)."""
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
         owner = await sign_up(http)
         invitee = f"invitee-{secrets.token_hex(4)}@example.com"
