@@ -22,6 +22,7 @@ from pgqueuer import PgQueuer, Queries
 from pgqueuer.executors import DatabaseRetryEntrypointExecutor, EntrypointExecutorParameters
 from pgqueuer.models import Job, Schedule
 from pydantic import BaseModel
+from sqlalchemy.engine import make_url
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud, emails
@@ -129,9 +130,12 @@ def build_queuer(connection: asyncpg.Connection) -> PgQueuer:
 
 
 async def connect() -> asyncpg.Connection:
-    """A connection of its own (the worker LISTENs on it), to the engine's database."""
-    _, options = engine.dialect.create_connect_args(engine.url)
+    """A connection of its own, to WORKER_DATABASE_URL or else the engine's database: the
+    worker LISTENs on it, which a transaction-mode pooler cannot carry."""
+    url = make_url(settings.WORKER_DATABASE_URL) if settings.WORKER_DATABASE_URL else engine.url
+    _, options = engine.dialect.create_connect_args(url)
     options.setdefault("timeout", settings.DB_CONNECT_TIMEOUT)
+    options["statement_cache_size"] = settings.DB_STATEMENT_CACHE_SIZE
     # Named in pg_stat_activity, beside the service's own connections.
     options["server_settings"] = {"application_name": WORKER_APPLICATION_NAME}
     connection: asyncpg.Connection = await asyncpg.connect(**options)

@@ -10,10 +10,10 @@ from starlette.middleware.cors import CORSMiddleware
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.limits import RequestLimits, trusted_proxies
-from app.api.main import include_flat
+from app.api.main import api_router
 from app.api.middleware import RequestContextMiddleware
 from app.core.config import settings
-from app.core.db import connections, engine
+from app.core.db import engine
 from app.core.logs import setup_logging
 from app.jobs import in_process_worker
 
@@ -33,7 +33,6 @@ def custom_generate_unique_id(route: APIRoute) -> str:
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     async with in_process_worker():  # background jobs, unless WORKER_IN_PROCESS=false
         yield
-    await connections.close()
     await engine.dispose()
 
 
@@ -49,7 +48,6 @@ app = FastAPI(
     generate_unique_id_function=custom_generate_unique_id,
     lifespan=lifespan,
 )
-app.state.connections = connections  # the hot paths' pool (api/deps.py, connection_source)
 
 if settings.all_cors_origins:
     app.add_middleware(
@@ -68,7 +66,7 @@ app.add_middleware(RequestLimits)
 app.add_middleware(RequestContextMiddleware, hsts=settings.SERVED_OVER_HTTPS)
 app.add_middleware(trusted_proxies)
 install_error_handlers(app)
-include_flat(app, settings.API_V1_STR)
+app.include_router(api_router, prefix=settings.API_V1_STR)
 if settings.docs_enabled:
     install_docs(app, openapi_url=OPENAPI_URL)
 

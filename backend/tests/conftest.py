@@ -13,11 +13,9 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
@@ -77,9 +75,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession  # noqa: E402
 from app import jobs  # noqa: E402
 from app.api.deps import get_session  # noqa: E402
 from app.core.config import settings  # noqa: E402
-from app.core.db import connections as app_connections  # noqa: E402
 from app.core.db import engine as app_engine  # noqa: E402
-from app.core.db import set_tenant_context, tenant_context_sql  # noqa: E402
+from app.core.db import set_tenant_context  # noqa: E402
 from app.main import app  # noqa: E402
 from tests import factories  # noqa: E402
 from tests.mail import WAIT_SECONDS, Outbox, Sink  # noqa: E402
@@ -118,7 +115,6 @@ async def engine() -> AsyncIterator[AsyncEngine]:
         await run_alembic(OWNER_URL, lambda cfg: command.upgrade(cfg, "head"))
         yield app_engine
     finally:
-        await app_connections.close()
         await app_engine.dispose()
         await drop_database(TEST_DATABASE)
 
@@ -141,34 +137,6 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
             await transaction.rollback()
 
 
-class TestConnection:
-    """The hot paths' connections in a test: the test's own, each use in a savepoint."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @asynccontextmanager
-    async def acquire(self, context: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
-        connection = await self.session.connection()
-        raw = (await connection.get_raw_connection()).driver_connection
-        # The request's tenant context for this use only; the test's own comes back after.
-        saved = await raw.fetchrow(
-            "SELECT current_setting('app.tenant_id', true) AS tenant_id,"
-            " current_setting('app.cross_tenant', true) AS cross_tenant"
-        )
-        try:
-            async with raw.transaction():
-                await raw.execute(tenant_context_sql(context))
-                yield raw
-        finally:
-            await raw.execute(
-                "SELECT set_config('app.tenant_id', $1, true),"
-                " set_config('app.cross_tenant', $2, true)",
-                saved["tenant_id"] or "",
-                saved["cross_tenant"] or "off",
-            )
-
-
 @pytest.fixture
 async def client(session: AsyncSession) -> AsyncIterator[AsyncClient]:
     async def override_session() -> AsyncIterator[AsyncSession]:
@@ -187,12 +155,9 @@ async def client(session: AsyncSession) -> AsyncIterator[AsyncClient]:
             await set_tenant_context(session, tenant_id=None, cross_tenant=True)
 
     app.dependency_overrides[get_session] = override_session
-    pool = app.state.connections
-    app.state.connections = TestConnection(session)
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
     app.dependency_overrides.pop(get_session, None)
-    app.state.connections = pool
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.databases import url_for_database
 from tests.live_service import (
@@ -207,58 +207,3 @@ async def test_only_connection_errors_count_as_an_outage() -> None:
     misuse = asyncpg.InterfaceError("cannot perform operation: another operation is in progress")
     assert not database_unavailable(misuse)
     assert database_unavailable(asyncpg.CannotConnectNowError("the database system is starting up"))
-
-
-async def test_the_hot_path_pool_drops_connections_it_cannot_trust(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """core/db.py PoolSource: an exhausted pool gives up after DB_POOL_TIMEOUT (503); a
-    statement the server refused leaves its connection in use; a block that left a
-    transaction open, or was cancelled mid-statement, closes its connection."""
-    import asyncpg
-
-    from app.api.errors import database_unavailable
-    from app.core.config import settings
-    from app.core.db import PoolSource, tenant_context
-
-    del engine  # only its database is needed
-    monkeypatch.setattr(settings, "DB_POOL_SIZE", 1)
-    monkeypatch.setattr(settings, "DB_POOL_TIMEOUT", 0.2)
-    assert settings.DATABASE_URL
-    source = PoolSource(settings.DATABASE_URL)
-    context = tenant_context(tenant_id=None, cross_tenant=True)
-    try:
-        async with source.acquire(context):
-            with pytest.raises(TimeoutError) as exhausted:
-                async with source.acquire(context):
-                    pass
-        assert database_unavailable(exhausted.value)
-
-        with pytest.raises(asyncpg.DivisionByZeroError):
-            async with source.acquire(context) as refused:
-                await refused.fetchval("SELECT 1 / 0")
-        async with source.acquire(context) as conn:
-            assert conn is refused and await conn.fetchval("SELECT 1") == 1
-
-        async with source.acquire(context) as left_open:
-            await left_open.execute("BEGIN")
-        assert left_open.is_closed()
-
-        used: list[asyncpg.Connection] = []
-
-        async def sleep_in_the_database() -> None:
-            async with source.acquire(context) as conn:
-                used.append(conn)
-                await conn.execute("SELECT pg_sleep(10)")
-
-        sleeper = asyncio.create_task(sleep_in_the_database())
-        await asyncio.sleep(0.5)
-        sleeper.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await sleeper
-        assert used[0].is_closed()
-
-        async with source.acquire(context) as fresh:  # the pool still works, anew
-            assert fresh is not used[0] and await fresh.fetchval("SELECT 1") == 1
-    finally:
-        await source.close()

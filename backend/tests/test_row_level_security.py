@@ -5,7 +5,6 @@ tenant-owned table has RLS enabled and forced with a policy on `app.tenant_id` a
 `app.cross_tenant` (see app/core/rls.py and app/core/db.py).
 """
 
-import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -30,8 +29,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import crud
 from app.core import roles
 from app.core.config import settings
-from app.core.db import PoolSource, make_engine, set_tenant_context, tenant_context
-from app.models import Project, Task, Tenant, User
+from app.core.db import make_engine, set_tenant_context
+from app.models import Project, Tenant
 from tests.conftest import API, OWNER_URL, SERVICE_ROLE
 from tests.factories import Factories, across_tenants, purge
 
@@ -46,16 +45,23 @@ filtered_create_project = crud.create_project
 filtered_create_user = crud.create_user
 
 
-async def get_project_anywhere(*, session: AsyncSession, project_id: uuid.UUID, **_: Any) -> Any:
-    return (await session.exec(select(Project).where(Project.id == project_id))).first()
+filtered_get_caller = crud.get_caller
 
 
-async def get_task_anywhere(*, session: AsyncSession, task_id: uuid.UUID, **_: Any) -> Any:
-    return (await session.exec(select(Task).where(Task.id == task_id))).first()
+async def row_anywhere(*, session: AsyncSession, model: Any, row_id: uuid.UUID, **_: Any) -> Any:
+    return (await session.exec(select(model).where(model.id == row_id))).first()
 
 
-async def get_user_anywhere(*, session: AsyncSession, user_id: uuid.UUID, **_: Any) -> Any:
-    return (await session.exec(select(User).where(User.id == user_id))).first()
+async def caller_and_row_anywhere(
+    *, session: AsyncSession, model: Any, row_id: uuid.UUID, **caller: Any
+) -> Any:
+    """The path loaders' statement with the row's tenant condition gone."""
+    user = await filtered_get_caller(session=session, **caller)
+    return (
+        None
+        if user is None
+        else (user, await row_anywhere(session=session, model=model, row_id=row_id))
+    )
 
 
 async def list_projects_anywhere(**kwargs: Any) -> Any:
@@ -73,9 +79,8 @@ async def list_users_anywhere(**kwargs: Any) -> Any:
 def forget_tenant_filters(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every tenant filter of the reads the routes and path loaders use, gone."""
     for name, unfiltered in {
-        "get_project": get_project_anywhere,
-        "get_task": get_task_anywhere,
-        "get_user": get_user_anywhere,
+        "get_caller_and_row": caller_and_row_anywhere,
+        "get_row": row_anywhere,
         "list_projects": list_projects_anywhere,
         "list_tasks": list_tasks_anywhere,
         "list_users": list_users_anywhere,
@@ -148,10 +153,10 @@ async def test_a_loader_fooled_into_another_tenants_row_changes_nothing(
     project_b = await make.project(b, name="B's")
     row = await session.get(Project, uuid.UUID(project_b["id"]))
 
-    async def fooled(**_: Any) -> Project | None:
-        return row
+    async def fooled(*, session: AsyncSession, model: Any, row_id: uuid.UUID, **caller: Any) -> Any:
+        return (await filtered_get_caller(session=session, **caller), row)
 
-    monkeypatch.setattr(crud, "get_project", fooled)
+    monkeypatch.setattr(crud, "get_caller_and_row", fooled)
     path = f"{API}/projects/{project_b['id']}"
     assert (await client.patch(path, json={"name": "taken"}, headers=a.headers)).status_code == 404
     assert (await client.delete(path, headers=a.headers)).status_code == 404
@@ -383,45 +388,3 @@ async def test_run_sh_serves_the_embedded_database_as_the_service_role() -> None
     assert role.name == roles.DEFAULT_SERVICE_ROLE
     assert role.bound_by_rls, role.describe()
     assert role.describe() == "app_service: not a superuser, no BYPASSRLS, owns no tables"
-
-
-async def test_a_hot_path_connection_always_carries_the_context_it_was_handed(
-    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The hot-path pool keeps the tenant context as a session setting of each connection:
-    every acquire makes the wanted one current (a statement only when it changes), so a
-    connection never answers with the tenant of its previous use."""
-    del engine  # only its database is needed
-    monkeypatch.setattr(settings, "DB_POOL_SIZE", 1)  # one connection, used every time
-    assert settings.DATABASE_URL
-    source = PoolSource(settings.DATABASE_URL)
-    tenant_a, tenant_b = uuid.uuid4(), uuid.uuid4()
-    sets: list[str] = []
-    uses = [
-        (tenant_a, False),
-        (tenant_a, False),
-        (tenant_b, False),
-        (None, True),
-        (tenant_a, False),
-    ]
-    try:
-        for index, (tenant_id, cross_tenant) in enumerate(uses):
-            context = tenant_context(tenant_id=tenant_id, cross_tenant=cross_tenant)
-            async with source.acquire(context) as conn:
-                if index == 0:
-                    conn.add_query_logger(
-                        lambda record: (
-                            sets.append(record.query) if "set_config" in record.query else None
-                        )
-                    )
-                seen = await conn.fetchrow(
-                    "SELECT current_setting('app.tenant_id', true) AS tenant_id,"
-                    " current_setting('app.cross_tenant', true) AS cross_tenant"
-                )
-                assert seen is not None
-                assert dict(seen) == context
-            await asyncio.sleep(0)
-    finally:
-        await source.close()
-    # The first use's statement ran before the logger was added: 3 more changes after it.
-    assert len(sets) == 3, sets

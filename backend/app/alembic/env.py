@@ -75,7 +75,11 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = create_async_engine(database_url(), poolclass=NullPool)
+    from app.core.config import settings
+
+    engine = create_async_engine(
+        database_url(), poolclass=NullPool, connect_args=settings.statement_caches
+    )
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()

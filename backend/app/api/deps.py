@@ -3,31 +3,30 @@
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar, cast
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError, WithJsonSchema
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
 from app.api.errors import invalid
 from app.core.config import settings
-from app.core.db import (
-    ConnectionSource,
-    SessionMaker,
-    set_tenant_context,
-    tenant_connection,
-)
+from app.core.db import SessionMaker, set_tenant_context
 from app.core.logs import set_caller
 from app.core.security import AccessClaims, decode_access_token
-from app.models import ROLE_RANK, Invitation, Project, Role, Task, User
+from app.crud.common import Row
+from app.models import ROLE_RANK, Invitation, Project, Role, Task, User, utc_now
 
 TOKEN_URL = f"{settings.API_V1_STR}/login/access-token"
 reusable_oauth2 = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 async def get_session() -> AsyncIterator[AsyncSession]:
+    """The request's session: its statements share one transaction until a commit, with the
+    tenant context (set by the caller's dependency) local to each transaction."""
     async with SessionMaker() as session:
         yield session
 
@@ -55,15 +54,7 @@ def unauthorized(detail: str = "Could not validate credentials") -> HTTPExceptio
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The authenticated user and the login (`sid`) their access token belongs to."""
-
-    user: User
-    login_id: uuid.UUID
-
-
-def verified_claims(token: str | None) -> AccessClaims:
+async def get_claims(token: TokenDep) -> AccessClaims:
     """The claims of the request's access token (401 when missing or invalid)."""
     if not token:
         raise unauthorized("Not authenticated")
@@ -73,176 +64,50 @@ def verified_claims(token: str | None) -> AccessClaims:
     return claims
 
 
-async def get_caller(session: SessionDep, token: TokenDep) -> Caller:
-    claims = verified_claims(token)
-    # rls: from here on the database shows this session the token's tenant only (its user
-    # and login rows too); applied with the transaction's first statement.
-    await set_tenant_context(session, tenant_id=claims.tenant_id)
-    user = await crud.get_active_user_of_login(
-        session=session, user_id=claims.user_id, login_id=claims.login_id
-    )
-    if user is None or user.tenant_id != claims.tenant_id:
+ClaimsDep = Annotated[AccessClaims, Depends(get_claims)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated user and the login (`sid`) their access token belongs to."""
+
+    user: User
+    login_id: uuid.UUID
+
+
+async def enter_as(
+    request: Request, session: AsyncSession, claims: AccessClaims, user: User | None
+) -> Caller:
+    """The request acts as `user` from here on (401 when the token stands for nobody)."""
+    if user is None:
         raise unauthorized()
     if user.is_superuser:  # rls: superusers work across tenants (one more statement)
         await set_tenant_context(session, tenant_id=user.tenant_id, cross_tenant=True)
     set_caller(user.id, user.tenant_id)  # ops: the caller's ids on this request's log lines
-    return Caller(user=user, login_id=claims.login_id)
+    caller = Caller(user=user, login_id=claims.login_id)
+    request.state.caller = caller  # `get_caller` answers with it from now on
+    return caller
+
+
+async def get_caller(request: Request, session: SessionDep, claims: ClaimsDep) -> Caller:
+    """The caller, loaded once per request: by a path loader declared before (with its row,
+    in one statement), or here."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is not None:
+        return caller
+    # rls: from here on the database shows this session the token's tenant only (its user
+    # and login rows too); sent with the transaction's BEGIN.
+    await set_tenant_context(session, tenant_id=claims.tenant_id)
+    user = await crud.get_caller(
+        session=session,
+        tenant_id=claims.tenant_id,
+        user_id=claims.user_id,
+        login_id=claims.login_id,
+    )
+    return await enter_as(request, session, claims, user)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
-
-
-# The hot paths' caller: the same checks in one statement on a plain connection (no ORM
-# session, no BEGIN/ROLLBACK), the row a request reads joined in where it can be.
-
-
-def connection_source(request: Request) -> ConnectionSource:
-    """Where the hot paths take connections from: `app.state.connections`, the process's
-    pool (main.py); the tests put their own connection there."""
-    return cast(ConnectionSource, request.app.state.connections)
-
-
-async def get_connections(request: Request) -> ConnectionSource:
-    return connection_source(request)
-
-
-ConnectionsDep = Annotated[ConnectionSource, Depends(get_connections)]
-
-Loaded = TypeVar("Loaded")
-
-
-class BearerLoader(OAuth2PasswordBearer, Generic[Loaded]):
-    """A dependency that reads the bearer token itself and loads what the route needs.
-
-    The same security scheme as `TokenDep` in the OpenAPI schema, resolved as one
-    dependency: each nested dependency costs FastAPI a resolution of its own on every
-    request, which on the hot paths cost more than their statement.
-    """
-
-    def __init__(self, load: Callable[[Request, str | None], Awaitable[Loaded]]) -> None:
-        super().__init__(
-            tokenUrl=TOKEN_URL,
-            scheme_name=reusable_oauth2.scheme_name,
-            auto_error=False,
-        )
-        self.load = load
-
-    async def __call__(self, request: Request) -> Loaded:  # type: ignore[override]
-        return await self.load(request, await super().__call__(request))
-
-
-@dataclass(frozen=True, slots=True)
-class CallerRow:
-    """The caller on the hot paths: their UserPublic fields, read without the ORM."""
-
-    user: dict[str, Any]
-    login_id: uuid.UUID
-
-    @property
-    def id(self) -> uuid.UUID:
-        return cast(uuid.UUID, self.user["id"])
-
-    @property
-    def tenant_id(self) -> uuid.UUID:
-        return cast(uuid.UUID, self.user["tenant_id"])
-
-    @property
-    def is_superuser(self) -> bool:
-        return bool(self.user["is_superuser"])
-
-
-async def load_caller_row(request: Request, token: str | None) -> CallerRow:
-    claims = verified_claims(token)
-    async with tenant_connection(connection_source(request), tenant_id=claims.tenant_id) as conn:
-        user = await crud.fetch_caller(
-            conn=conn, tenant_id=claims.tenant_id, user_id=claims.user_id, login_id=claims.login_id
-        )
-    if user is None:
-        raise unauthorized()
-    set_caller(claims.user_id, claims.tenant_id)  # ops: the caller's ids on the log lines
-    return CallerRow(user=user, login_id=claims.login_id)
-
-
-FastCaller = Annotated[CallerRow, Depends(BearerLoader(load_caller_row))]
-
-
-TenantQuery = Annotated[uuid.UUID | None, Query(description="Superuser: only this tenant's rows")]
-
-
-def tenant_filter(
-    is_superuser: bool, own_tenant_id: uuid.UUID, requested: uuid.UUID | None
-) -> uuid.UUID | None:
-    """The tenant a list covers: a superuser's choice (None: all), anyone else's own only."""
-    if is_superuser:
-        return requested
-    if requested is not None and requested != own_tenant_id:
-        raise invalid("tenant_id", "Tenant not found", where="query")
-    return own_tenant_id
-
-
-async def get_tenant_filter_fast(
-    caller: FastCaller, tenant_id: TenantQuery = None
-) -> uuid.UUID | None:
-    """`get_tenant_filter` for the hot paths."""
-    return tenant_filter(caller.is_superuser, caller.tenant_id, tenant_id)
-
-
-FastTenantFilter = Annotated[uuid.UUID | None, Depends(get_tenant_filter_fast)]
-
-
-@dataclass(frozen=True, slots=True)
-class TaskRow:
-    caller: CallerRow
-    task: dict[str, Any]
-
-
-_uuid_adapter = TypeAdapter(uuid.UUID)
-
-
-async def load_task_row_in_scope(request: Request, token: str | None) -> TaskRow | None:
-    """The caller and the task of the path in one statement: 401, then 404 (another
-    tenant's too). The route declares `task_id` itself, so a malformed id still answers
-    401 before 422, as with `TaskInScope`; None then (FastAPI answers the 422)."""
-    claims = verified_claims(token)
-    try:
-        task_id = _uuid_adapter.validate_python(request.path_params["task_id"])
-    except ValidationError:
-        task_id = None
-    connections = connection_source(request)
-    async with tenant_connection(connections, tenant_id=claims.tenant_id) as conn:
-        if task_id is None:
-            user = await crud.fetch_caller(
-                conn=conn,
-                tenant_id=claims.tenant_id,
-                user_id=claims.user_id,
-                login_id=claims.login_id,
-            )
-            if user is None:
-                raise unauthorized()
-            return None
-        found = await crud.fetch_caller_and_task(
-            conn=conn,
-            tenant_id=claims.tenant_id,
-            user_id=claims.user_id,
-            login_id=claims.login_id,
-            task_id=task_id,
-        )
-    if found is None:
-        raise unauthorized()
-    caller = CallerRow(user=found[0], login_id=claims.login_id)
-    set_caller(claims.user_id, claims.tenant_id)  # ops: the caller's ids on the log lines
-    task = found[1]
-    if task is None and caller.is_superuser:  # a superuser's scope is every tenant
-        async with tenant_connection(
-            connections, tenant_id=claims.tenant_id, cross_tenant=True
-        ) as conn:
-            task = await crud.fetch_task(conn=conn, task_id=task_id)
-    if task is None:
-        raise HTTPException(status_code=404, detail="Task not found")
-    return TaskRow(caller=caller, task=task)
-
-
-TaskRowInScope = Annotated[TaskRow, Depends(BearerLoader(load_task_row_in_scope))]
 
 
 async def get_current_user(caller: CallerDep) -> User:
@@ -250,6 +115,7 @@ async def get_current_user(caller: CallerDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+TenantQuery = Annotated[uuid.UUID | None, Query(description="Superuser: only this tenant's rows")]
 
 
 def forbidden(detail: str = "The user doesn't have enough privileges") -> HTTPException:
@@ -260,13 +126,13 @@ def has_role(user: User, minimum: Role) -> bool:
     return user.is_superuser or ROLE_RANK[Role(user.role)] >= ROLE_RANK[minimum]
 
 
-def tenant_scope(user: User) -> uuid.UUID | None:
-    """The tenant a caller's queries are confined to; None (any tenant) for a superuser."""
-    return None if user.is_superuser else user.tenant_id
-
-
 async def get_tenant_filter(user: CurrentUser, tenant_id: TenantQuery = None) -> uuid.UUID | None:
-    return tenant_filter(user.is_superuser, user.tenant_id, tenant_id)
+    """The tenant a list covers: a superuser's choice (None: all), anyone else's own only."""
+    if user.is_superuser:
+        return tenant_id
+    if tenant_id is not None and tenant_id != user.tenant_id:
+        raise invalid("tenant_id", "Tenant not found", where="query")
+    return user.tenant_id
 
 
 TenantFilter = Annotated[uuid.UUID | None, Depends(get_tenant_filter)]
@@ -300,53 +166,72 @@ CurrentSuperuser = Annotated[User, Depends(get_current_superuser)]
 
 
 # Path loaders: a row of another tenant answers 404, exactly like a missing one. Routes
-# declare them before any role guard, so the 404 comes first.
+# declare them before any role guard, so the 404 comes first; declared before the caller
+# too, they load the caller and the row in one statement.
+
+_UUID = TypeAdapter(uuid.UUID)
 
 
-async def get_user_in_scope(
-    session: SessionDep, caller: CurrentUser, user_id: Annotated[uuid.UUID, Path()]
-) -> User:
-    user = await crud.get_user(session=session, tenant_id=tenant_scope(caller), user_id=user_id)
-    if user is None:
-        raise HTTPException(status_code=404, detail="User not found")
-    return user
+def in_scope(
+    model: type[Row], *, not_found: str, visible: Callable[[Row], bool] | None = None
+) -> Callable[..., Awaitable[Row]]:
+    """The dependency that loads the `model` row of the path's `<table>_id` for the caller:
+    401 (token), then 404 (missing, another tenant's, or not `visible`), in one statement
+    with the caller. A superuser's scope is every tenant.
 
-
-async def get_project_in_scope(
-    session: SessionDep, caller: CurrentUser, project_id: Annotated[uuid.UUID, Path()]
-) -> Project:
-    project = await crud.get_project(
-        session=session, tenant_id=tenant_scope(caller), project_id=project_id
+    The id is read as text and checked here, so a bad token answers 401 before a malformed
+    id's 422, as everywhere else; the schema still documents a UUID.
+    """
+    name = f"{model.__tablename__}_id"
+    uuid_schema = WithJsonSchema(
+        {"type": "string", "format": "uuid", "title": name.replace("_", " ").title()}
     )
-    if project is None:
-        raise HTTPException(status_code=404, detail="Project not found")
-    return project
+
+    async def load(
+        request: Request,
+        session: SessionDep,
+        claims: ClaimsDep,
+        raw_id: Annotated[str, Path(alias=name), uuid_schema],
+    ) -> Row:
+        await set_tenant_context(session, tenant_id=claims.tenant_id)  # as in get_caller
+        try:
+            row_id = _UUID.validate_python(raw_id)
+        except ValidationError as exc:
+            await get_caller(request, session, claims)  # 401 first
+            errors = exc.errors(include_url=False)
+            raise RequestValidationError(
+                [{**error, "loc": ("path", name)} for error in errors]
+            ) from None
+        found = await crud.get_caller_and_row(
+            session=session,
+            tenant_id=claims.tenant_id,
+            user_id=claims.user_id,
+            login_id=claims.login_id,
+            model=model,
+            row_id=row_id,
+        )
+        caller = await enter_as(request, session, claims, found and found[0])
+        row = found[1] if found else None
+        if row is None and caller.user.is_superuser:
+            row = await crud.get_row(session=session, model=model, tenant_id=None, row_id=row_id)
+        if row is None or (visible is not None and not visible(row)):
+            raise HTTPException(status_code=404, detail=not_found)
+        return row
+
+    return load
 
 
-async def get_task_in_scope(
-    session: SessionDep, caller: CurrentUser, task_id: Annotated[uuid.UUID, Path()]
-) -> Task:
-    task = await crud.get_task(session=session, tenant_id=tenant_scope(caller), task_id=task_id)
-    if task is None:
-        raise HTTPException(status_code=404, detail="Task not found")
-    return task
+def pending(invitation: Invitation) -> bool:
+    return invitation.accepted_at is None and invitation.expires_at > utc_now()
 
 
-async def get_invitation_in_scope(
-    session: SessionDep, caller: CurrentUser, invitation_id: Annotated[uuid.UUID, Path()]
-) -> Invitation:
-    invitation = await crud.get_invitation(
-        session=session, tenant_id=tenant_scope(caller), invitation_id=invitation_id
-    )
-    if invitation is None:
-        raise HTTPException(status_code=404, detail="Invitation not found")
-    return invitation
-
-
-UserInScope = Annotated[User, Depends(get_user_in_scope)]
-ProjectInScope = Annotated[Project, Depends(get_project_in_scope)]
-TaskInScope = Annotated[Task, Depends(get_task_in_scope)]
-InvitationInScope = Annotated[Invitation, Depends(get_invitation_in_scope)]
+UserInScope = Annotated[User, Depends(in_scope(User, not_found="User not found"))]
+ProjectInScope = Annotated[Project, Depends(in_scope(Project, not_found="Project not found"))]
+TaskInScope = Annotated[Task, Depends(in_scope(Task, not_found="Task not found"))]
+InvitationInScope = Annotated[
+    Invitation,
+    Depends(in_scope(Invitation, not_found="Invitation not found", visible=pending)),
+]
 
 
 async def parse_if_match(

@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.routing import Match
+from starlette.types import Scope
 
-from app.core.db import PoolTimeout
 from app.models import ErrorDetail
 
 ERROR_DESCRIPTIONS = {
@@ -83,6 +84,17 @@ class StrictJSONRequest(Request):
 
 
 class StrictJSONRoute(APIRoute):
+    """Every route of the API: strict JSON bodies, and a path that ends where it ends."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        # Starlette ends a route's pattern with `$`, which also matches before a final
+        # newline: `/tasks/%0A` would be the task list. A path parameter takes the newline
+        # in; a route whose path ends in text of its own cannot match such a path.
+        if match is not Match.NONE and scope["path"].endswith("\n") and not self.path.endswith("}"):
+            return Match.NONE, {}
+        return match, child_scope
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         if self.body_field is None:  # no body to parse: spare a second Request per call
@@ -144,7 +156,7 @@ def database_unavailable(exc: BaseException) -> bool:
     """The error says the database cannot be reached now (down, restarting, unreachable,
     pool exhausted), through SQLAlchemy or raw asyncpg. Anything else is not ours to hide."""
     for link in exception_chain(exc):
-        if isinstance(link, (PoolTimeoutError, PoolTimeout)):
+        if isinstance(link, PoolTimeoutError):
             return True
         if isinstance(link, DBAPIError) and link.connection_invalidated:
             return True

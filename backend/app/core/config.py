@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     DB_CONNECT_TIMEOUT: float = Field(default=10.0, gt=0)
     DB_COMMAND_TIMEOUT: float = Field(default=30.0, gt=0)
     DB_READY_TIMEOUT: float = Field(default=2.0, gt=0)
+    # Prepared statements kept per connection (asyncpg's and SQLAlchemy's caches alike).
+    # 0 behind a transaction-mode pooler that does not track them (PgBouncer < 1.21).
+    DB_STATEMENT_CACHE_SIZE: int = Field(default=100, ge=0)
+    # A direct connection for the job worker, which LISTENs: a transaction-mode pooler
+    # cannot carry LISTEN. Unset: DATABASE_URL.
+    WORKER_DATABASE_URL: str | None = None
 
     BACKEND_CORS_ORIGINS: Annotated[list[AnyUrl], NoDecode, BeforeValidator(parse_cors)] = []
     FRONTEND_HOST: Annotated[str, AfterValidator(check_http_url)] = "http://localhost:5173"
@@ -155,6 +161,13 @@ class Settings(BaseSettings):
         return "console" if self.ENVIRONMENT == "local" else "json"
 
     @property
+    def statement_caches(self) -> dict[str, int]:
+        """connect_args of every engine: asyncpg's cache of prepared statements and
+        SQLAlchemy's above it, both DB_STATEMENT_CACHE_SIZE."""
+        size = self.DB_STATEMENT_CACHE_SIZE
+        return {"statement_cache_size": size, "prepared_statement_cache_size": size}
+
+    @property
     def docs_enabled(self) -> bool:
         return self.API_DOCS if self.API_DOCS is not None else self.ENVIRONMENT != "production"
 
@@ -168,7 +181,7 @@ class Settings(BaseSettings):
     CLEANUP_SCHEDULE: str = "17 * * * *"
     INVITATION_EXPIRE_DAYS: int = Field(default=7, ge=1)
 
-    @field_validator("DATABASE_URL", "MIGRATIONS_DATABASE_URL")
+    @field_validator("DATABASE_URL", "MIGRATIONS_DATABASE_URL", "WORKER_DATABASE_URL")
     @classmethod
     def _asyncpg_url(cls, value: str | None) -> str | None:
         return normalise_database_url(value) if value else None

@@ -22,6 +22,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+
+def statement_caches() -> dict[str, int]:
+    """DB_STATEMENT_CACHE_SIZE for these connections too (they may go through a pooler).
+    Read when connecting: this module is imported before the settings are (tests)."""
+    from app.core.config import settings
+
+    return settings.statement_caches
+
+
 # The role scripts/run.sh, scripts/test.sh and the test suite derive from the owner's URL.
 DEFAULT_SERVICE_ROLE = "app_service"
 DEFAULT_SERVICE_PASSWORD = "app_service"  # local and throwaway databases only
@@ -52,7 +61,12 @@ async def ensure_service_role(owner_url: str, service_url: str) -> bool:
     if not ROLE_NAME.match(name):
         raise SystemExit(f"Configuration error: DATABASE_URL: unusable role name {name!r}")
     password = url.password
-    engine = create_async_engine(owner_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    engine = create_async_engine(
+        owner_url,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args=statement_caches(),
+    )
     try:
         async with engine.connect() as connection:
             exists = await connection.scalar(
@@ -113,7 +127,7 @@ CURRENT_ROLE = text(
 
 async def current_role(url: str) -> ServiceRole:
     """The role a connection to `url` runs as, and what could let it past the policies."""
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=statement_caches())
     try:
         async with engine.connect() as connection:
             row = (await connection.execute(CURRENT_ROLE)).one()

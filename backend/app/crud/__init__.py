@@ -2,7 +2,7 @@
 
 Every function that reaches tenant data takes `tenant_id` and filters on it. Where a
 superuser may cross tenants the parameter is `tenant_id: UUID | None`, and `None` (any
-tenant) comes only from `deps.tenant_scope`, which gives it to superusers alone.
+tenant) comes only from the dependencies of api/deps.py, for superusers alone.
 """
 
 from app.crud.auth import (
@@ -25,6 +25,7 @@ from app.crud.common import (
     commit_or_conflict,
     contains,
     delete_versioned,
+    get_row,
     page,
     update_versioned,
     violated_constraint,
@@ -33,25 +34,19 @@ from app.crud.invitations import (
     add_invitation,
     consume_invitation,
     delete_invitation,
-    get_invitation,
     list_invitations,
 )
 from app.crud.projects import (
     PROJECT_SORTS,
     create_project,
-    get_project,
     list_projects,
 )
 from app.crud.tasks import (
     TASK_SORTS,
     create_task,
-    fetch_caller_and_task,
-    fetch_task,
-    get_task,
     is_active_user_of_tenant,
     list_tasks,
     tasks_statement,
-    update_task_row,
 )
 from app.crud.tenants import (
     create_tenant,
@@ -67,8 +62,8 @@ from app.crud.users import (
     create_tenant_with_owner,
     create_user,
     delete_user,
-    fetch_caller,
-    get_active_user_of_login,
+    get_caller,
+    get_caller_and_row,
     get_user,
     get_user_by_email,
     list_users,
@@ -103,13 +98,9 @@ __all__ = [
     "delete_tenant",
     "delete_user",
     "delete_versioned",
-    "fetch_caller",
-    "fetch_caller_and_task",
-    "fetch_task",
-    "get_active_user_of_login",
-    "get_invitation",
-    "get_project",
-    "get_task",
+    "get_caller",
+    "get_caller_and_row",
+    "get_row",
     "get_tenant",
     "get_user",
     "get_user_by_email",
@@ -132,7 +123,6 @@ __all__ = [
     "tasks_statement",
     "tenant_has_superuser",
     "throttle_key",
-    "update_task_row",
     "update_tenant",
     "update_user",
     "update_versioned",

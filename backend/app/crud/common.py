@@ -1,21 +1,24 @@
-"""Helpers every crud module uses: conflicts, pages, text search, versioned writes."""
+"""Helpers every crud module uses: conflicts, pages, text search, rows by id, versioned writes.
 
-from typing import Any, TypeVar, cast
+Statements are built once, with named parameters (`sa.bindparam`), and run with their
+values: SQLAlchemy then reuses their compiled form and their cache key (a statement built
+per request is walked again on every run to compute its key).
+"""
 
-import asyncpg
+import functools
+import uuid
+from typing import Any, TypeVar
+
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlmodel import col, func, select
+from sqlmodel import SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.models import (
-    utc_now,
-)
+from app.models import utc_now
 
 T = TypeVar("T")
+Row = TypeVar("Row", bound=SQLModel)  # a table model
 
 
 def violated_constraint(exc: IntegrityError) -> str | None:
@@ -35,26 +38,86 @@ async def commit_or_conflict(session: AsyncSession, *constraints: str) -> bool:
     return True
 
 
+# Bounded: a statement built per call (allowed, only slower) must not pile up here.
+@functools.lru_cache(maxsize=512)
+def _paged(statement: SelectOfScalar[Any]) -> tuple[SelectOfScalar[Any], SelectOfScalar[int]]:
+    """The page of `statement` (offset and limit as parameters) and its count."""
+    paged = statement.offset(sa.bindparam("page_skip", type_=sa.BigInteger)).limit(
+        sa.bindparam("page_limit", type_=sa.Integer)
+    )
+    count = select(func.count()).select_from(statement.order_by(None).subquery())
+    return paged, count
+
+
 async def page(
-    session: AsyncSession, statement: SelectOfScalar[T], *, skip: int, limit: int
+    session: AsyncSession,
+    statement: SelectOfScalar[T],
+    *,
+    skip: int,
+    limit: int,
+    params: dict[str, Any] | None = None,
 ) -> tuple[list[T], int]:
-    """The rows of a page and the total matching the same filters.
+    """The rows of a page and the total matching the same filters (`params`: the values
+    of the statement's own parameters).
 
     One query for the page; a second counts only when the page cannot tell the total (it
     is full, or empty past the start): a short page ends the list, so it knows its count.
     """
-    rows = list((await session.exec(statement.offset(skip).limit(limit))).all())
+    paged, count = _paged(statement)
+    values = params or {}
+    result = await session.exec(paged, params={**values, "page_skip": skip, "page_limit": limit})
+    rows = list(result.all())
     if len(rows) < limit and (rows or skip == 0):
         return rows, skip + len(rows)
-    count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
-    return rows, (await session.exec(count_statement)).one()
+    return rows, (await session.exec(count, params=values)).one()
 
 
 def contains(column: Any, text: str | sa.BindParameter[str]) -> Any:
-    """Case-insensitive substring match with `%`, `_` and `\\` taken literally."""
-    if isinstance(text, sa.BindParameter):  # the pattern is bound later: `like_pattern`
+    """Case-insensitive substring match with `%`, `_` and `\\` taken literally; for a
+    parameter, its value is `like_pattern(text)`."""
+    if isinstance(text, sa.BindParameter):
         return col(column).ilike(text, escape="\\")
     return col(column).ilike(like_pattern(text), escape="\\")
+
+
+def like_pattern(text: str) -> str:
+    """The ILIKE pattern of `contains`: `%`, `_` and `\\` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@functools.cache
+def _row_by_id(model: Any, in_tenant: bool) -> SelectOfScalar[Any]:
+    statement = select(model).where(model.id == sa.bindparam("row_id"))
+    if in_tenant:
+        statement = statement.where(model.tenant_id == sa.bindparam("tenant_id"))
+    return statement
+
+
+async def get_row(
+    *, session: AsyncSession, model: type[Row], tenant_id: uuid.UUID | None, row_id: uuid.UUID
+) -> Row | None:
+    """A tenant-owned row by id, in `tenant_id` (None: any tenant, a superuser's scope)."""
+    statement = _row_by_id(model, tenant_id is not None)
+    params = {"row_id": row_id, "tenant_id": tenant_id}
+    row: Row | None = (await session.exec(statement, params=params)).first()
+    return row
+
+
+@functools.cache
+def _versioned_update(model: Any, fields: tuple[str, ...], guarded: bool) -> Any:
+    statement = (
+        sa.update(model)
+        .where(model.id == sa.bindparam("row_id"), model.tenant_id == sa.bindparam("row_tenant"))
+        .values(
+            {name: sa.bindparam(f"new_{name}") for name in fields}
+            | {"version": model.version + 1, "updated_at": sa.bindparam("new_updated_at")}
+        )
+        .returning(model)
+    )
+    if guarded:
+        statement = statement.where(model.version == sa.bindparam("expected_version"))
+    return statement
 
 
 async def update_versioned(
@@ -66,20 +129,23 @@ async def update_versioned(
     (e.g. a duplicate name) propagates after the rollback. An empty `data` writes nothing,
     so it bumps nothing: it only checks the version.
     """
-    model: Any = type(row)
+    current: Any = row
     if not data:
-        current: int = row.version  # type: ignore[attr-defined]
-        return row if expected_version in (None, current) else None
-    statement = (
-        sa.update(model)
-        .where(model.id == row.id, model.tenant_id == row.tenant_id)  # type: ignore[attr-defined]
-        .values(**data, version=model.version + 1, updated_at=utc_now())
-        .returning(model)
-    )
-    if expected_version is not None:
-        statement = statement.where(model.version == expected_version)
+        return row if expected_version in (None, current.version) else None
+    model: Any = type(row)
+    statement = _versioned_update(model, tuple(sorted(data)), expected_version is not None)
+    params = {f"new_{name}": value for name, value in data.items()} | {
+        "new_updated_at": utc_now(),
+        "row_id": current.id,
+        "row_tenant": current.tenant_id,
+        "expected_version": expected_version,
+    }
     try:
-        result = await session.exec(statement, execution_options={"populate_existing": True})
+        result = await session.exec(
+            statement,
+            params=params,
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        )
         updated: T | None = result.scalars().one_or_none()
         await session.commit()
     except IntegrityError:
@@ -88,65 +154,26 @@ async def update_versioned(
     return updated
 
 
+@functools.cache
+def _versioned_delete(model: Any, guarded: bool) -> Any:
+    statement = sa.delete(model).where(
+        model.id == sa.bindparam("row_id"), model.tenant_id == sa.bindparam("row_tenant")
+    )
+    if guarded:
+        statement = statement.where(model.version == sa.bindparam("expected_version"))
+    return statement.returning(model.id)
+
+
 async def delete_versioned(
     *, session: AsyncSession, row: Any, expected_version: int | None
 ) -> bool:
     """Delete a row, guarded by its version when given; False when the guard failed."""
     model: Any = type(row)
-    statement = sa.delete(model).where(model.id == row.id, model.tenant_id == row.tenant_id)
-    if expected_version is not None:
-        statement = statement.where(model.version == expected_version)
-    result = await session.exec(statement.returning(model.id))
+    statement = _versioned_delete(model, expected_version is not None)
+    params = {"row_id": row.id, "row_tenant": row.tenant_id, "expected_version": expected_version}
+    result = await session.exec(
+        statement, params=params, execution_options={"synchronize_session": False}
+    )
     deleted = result.first() is not None
     await session.commit()
     return deleted
-
-
-# Fast paths: Core statements compiled once for asyncpg and run on a plain connection
-# (app.core.db.tenant_connection); rows come back as dicts for the Public models.
-
-_ASYNCPG = postgresql_asyncpg.dialect()  # type: ignore[no-untyped-call]
-
-
-class Query:
-    """A statement compiled once: its SQL and the bound parameters' order."""
-
-    __slots__ = ("fixed", "names", "sql")
-
-    def __init__(self, statement: sa.ClauseElement) -> None:
-        compiled = cast(SQLCompiler, statement.compile(dialect=_ASYNCPG))
-        self.sql = str(compiled)
-        self.names = tuple(compiled.positiontup or ())
-        # Values the statement carries itself (e.g. the 1 of `version + 1`).
-        self.fixed = {name: value for name, value in compiled.params.items() if value is not None}
-
-    def args(self, values: dict[str, Any]) -> list[Any]:
-        fixed = self.fixed
-        return [values[name] if name in values else fixed[name] for name in self.names]
-
-    async def fetch(self, conn: asyncpg.Connection, **values: Any) -> list[asyncpg.Record]:
-        return await conn.fetch(self.sql, *self.args(values))
-
-    async def fetchrow(self, conn: asyncpg.Connection, **values: Any) -> asyncpg.Record | None:
-        return await conn.fetchrow(self.sql, *self.args(values))
-
-    async def fetchval(self, conn: asyncpg.Connection, **values: Any) -> Any:
-        return await conn.fetchval(self.sql, *self.args(values))
-
-
-def param(name: str) -> Any:
-    return sa.bindparam(name)
-
-
-def columns_of(model: Any) -> tuple[sa.Column[Any], ...]:
-    return tuple(model.__table__.c)
-
-
-def like_pattern(text: str) -> str:
-    """The ILIKE pattern of `contains`: `%`, `_` and `\\` taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def violated_constraint_of(exc: asyncpg.IntegrityConstraintViolationError) -> str | None:
-    return getattr(exc, "constraint_name", None)

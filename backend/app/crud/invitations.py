@@ -48,16 +48,6 @@ async def add_invitation(
     return invitation, token
 
 
-async def get_invitation(
-    *, session: AsyncSession, tenant_id: uuid.UUID | None, invitation_id: uuid.UUID
-) -> Invitation | None:
-    """A pending invitation (not accepted, not expired)."""
-    statement = select(Invitation).where(Invitation.id == invitation_id, _pending())
-    if tenant_id is not None:
-        statement = statement.where(Invitation.tenant_id == tenant_id)
-    return (await session.exec(statement)).first()
-
-
 async def list_invitations(
     *, session: AsyncSession, tenant_id: uuid.UUID | None, skip: int, limit: int
 ) -> tuple[list[Invitation], int]:

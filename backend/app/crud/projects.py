@@ -1,13 +1,15 @@
 """Projects."""
 
+import functools
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
-from app.crud.common import commit_or_conflict, contains, page
+from app.crud.common import commit_or_conflict, contains, like_pattern, page
 from app.models import (
     Project,
     ProjectCreate,
@@ -21,13 +23,14 @@ PROJECT_SORTS: dict[str, sa.UnaryExpression[Any]] = {
 }
 
 
-async def get_project(
-    *, session: AsyncSession, tenant_id: uuid.UUID | None, project_id: uuid.UUID
-) -> Project | None:
-    statement = select(Project).where(Project.id == project_id)
-    if tenant_id is not None:
-        statement = statement.where(Project.tenant_id == tenant_id)
-    return (await session.exec(statement)).first()
+@functools.cache
+def _projects_list(filters: frozenset[str], sort: str) -> SelectOfScalar[Project]:
+    statement = select(Project).order_by(PROJECT_SORTS[sort], col(Project.id))
+    if "tenant_id" in filters:
+        statement = statement.where(Project.tenant_id == sa.bindparam("tenant_id"))
+    if "q" in filters:
+        statement = statement.where(contains(Project.name, sa.bindparam("q")))
+    return statement
 
 
 async def list_projects(
@@ -39,12 +42,10 @@ async def list_projects(
     skip: int,
     limit: int,
 ) -> tuple[list[Project], int]:
-    statement = select(Project).order_by(PROJECT_SORTS[sort], col(Project.id))
-    if tenant_id is not None:
-        statement = statement.where(Project.tenant_id == tenant_id)
-    if q:
-        statement = statement.where(contains(Project.name, q))
-    return await page(session, statement, skip=skip, limit=limit)
+    filters = {"tenant_id": tenant_id, "q": like_pattern(q) if q else None}
+    params = {name: value for name, value in filters.items() if value is not None}
+    statement = _projects_list(frozenset(params), sort)
+    return await page(session, statement, skip=skip, limit=limit, params=params)
 
 
 async def create_project(

@@ -1,16 +1,17 @@
 """Users and the caller's lookup."""
 
+import functools
 import uuid
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.core.security import hash_password
 from app.crud.auth import revoke_user_logins
-from app.crud.common import Query, commit_or_conflict, page, param
+from app.crud.common import Row, commit_or_conflict, page
 from app.crud.tenants import create_tenant
 from app.models import (
     Login,
@@ -21,7 +22,6 @@ from app.models import (
     Tenant,
     User,
     UserCreate,
-    UserPublic,
     utc_now,
 )
 
@@ -36,23 +36,6 @@ async def get_user(
     statement = select(User).where(User.id == user_id)
     if tenant_id is not None:
         statement = statement.where(User.tenant_id == tenant_id)
-    return (await session.exec(statement)).first()
-
-
-async def get_active_user_of_login(
-    *, session: AsyncSession, user_id: uuid.UUID, login_id: uuid.UUID
-) -> User | None:
-    """The user of an access token, in one query with its login: None if either is gone."""
-    statement = (
-        select(User)
-        .join(Login, col(Login.user_id) == col(User.id))
-        .where(
-            User.id == user_id,
-            Login.id == login_id,
-            col(Login.revoked_at).is_(None),
-            col(User.is_active),
-        )
-    )
     return (await session.exec(statement)).first()
 
 
@@ -177,38 +160,54 @@ async def lock_active_owner_ids(*, session: AsyncSession, tenant_id: uuid.UUID) 
     return set((await session.exec(statement)).all())
 
 
-# Fast path: the caller of an access token on a plain connection (see crud.common.Query).
-
-CALLER_FIELDS = tuple(UserPublic.model_fields)
-_user = User.__table__  # type: ignore[attr-defined]
-_login = Login.__table__  # type: ignore[attr-defined]
+# The caller of an access token: an active user of the token's tenant whose login (`sid`)
+# is not revoked; with the row a request names joined in, when it is in the same tenant.
 
 
-def caller_statement(*columns: Any, outerjoin: tuple[Any, Any] | None = None) -> sa.Select[Any]:
-    """The caller of an access token: an active user of the token's tenant whose login
-    (`sid`) is not revoked, its UserPublic fields first, then `columns` of `outerjoin`."""
-    joined = _user.join(_login, _login.c.user_id == _user.c.id)
-    if outerjoin is not None:
-        joined = joined.outerjoin(*outerjoin)
-    return (
-        sa.select(*(_user.c[name] for name in CALLER_FIELDS), *columns)
-        .select_from(joined)
-        .where(
-            _user.c.id == param("user_id"),
-            _login.c.id == param("login_id"),
-            _login.c.revoked_at.is_(None),
-            _user.c.is_active,
-            _user.c.tenant_id == param("tenant_id"),
+@functools.cache
+def _caller_statement(model: Any) -> Any:
+    """The caller's statement; with `model`, its row `row_id` too (NULLs when not found)."""
+    statement: Any
+    if model is None:
+        statement = select(User).join(Login, col(Login.user_id) == col(User.id))
+    else:
+        row = aliased(model, name="row")
+        statement = (
+            select(User, row)
+            .join(Login, col(Login.user_id) == col(User.id))
+            .outerjoin(
+                row, sa.and_(row.id == sa.bindparam("row_id"), row.tenant_id == User.tenant_id)
+            )
         )
+    return statement.where(
+        User.id == sa.bindparam("user_id"),
+        Login.id == sa.bindparam("login_id"),
+        col(Login.revoked_at).is_(None),
+        col(User.is_active),
+        User.tenant_id == sa.bindparam("tenant_id"),
     )
 
 
-CALLER = Query(caller_statement())
+async def get_caller(
+    *, session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, login_id: uuid.UUID
+) -> User | None:
+    """The caller of an access token, or None when it no longer stands for one."""
+    params = {"tenant_id": tenant_id, "user_id": user_id, "login_id": login_id}
+    user: User | None = (await session.exec(_caller_statement(None), params=params)).first()
+    return user
 
 
-async def fetch_caller(
-    *, conn: asyncpg.Connection, tenant_id: uuid.UUID, user_id: uuid.UUID, login_id: uuid.UUID
-) -> dict[str, Any] | None:
-    """The caller's UserPublic fields, or None when the token no longer stands for one."""
-    row = await CALLER.fetchrow(conn, tenant_id=tenant_id, user_id=user_id, login_id=login_id)
-    return None if row is None else dict(zip(CALLER_FIELDS, row, strict=True))
+async def get_caller_and_row(
+    *,
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    login_id: uuid.UUID,
+    model: type[Row],
+    row_id: uuid.UUID,
+) -> tuple[User, Row | None] | None:
+    """In one statement, the caller (as `get_caller`) and the `model` row `row_id` if it is
+    in the caller's tenant; None when the token no longer stands for a caller."""
+    params = {"tenant_id": tenant_id, "user_id": user_id, "login_id": login_id, "row_id": row_id}
+    found = (await session.exec(_caller_statement(model), params=params)).first()
+    return None if found is None else (found[0], found[1])

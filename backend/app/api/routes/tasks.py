@@ -1,27 +1,25 @@
 import uuid
 from typing import Annotated, Any, Literal
 
-import asyncpg
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import crud
 from app.api.deps import (
-    ConnectionsDep,
     CurrentAdmin,
-    FastCaller,
-    FastTenantFilter,
+    CurrentUser,
     IfMatch,
     Limit,
     SessionDep,
     Skip,
     TaskInScope,
-    TaskRowInScope,
+    TenantFilter,
     etag,
     stale_or_gone,
 )
 from app.api.errors import StrictJSONRoute, invalid, responses
-from app.core.db import tenant_connection
-from app.models import NAME_MAX, TaskCreate, TaskPublic, TasksPublic, TaskStatus, TaskUpdate
+from app.models import NAME_MAX, Task, TaskCreate, TaskPublic, TasksPublic, TaskStatus, TaskUpdate
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute)
 
@@ -35,31 +33,30 @@ FOREIGN_KEYS = {
 }
 
 
-async def check_assignee(
-    conn: asyncpg.Connection, tenant_id: uuid.UUID, data: dict[str, Any]
-) -> None:
-    """422 unless the assignee named in `data` is an active user of the task's tenant.
+async def check_assignee(session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]) -> None:
+    """422 unless the assignee named in `data` is an active user of the task's tenant; they
+    stay so until the write commits, in the same transaction.
 
     The project needs no query: the foreign key `(tenant_id, project_id)` checks it on write.
     """
     assignee_id = data.get("assignee_id")
     if assignee_id is not None and not await crud.is_active_user_of_tenant(
-        conn=conn, tenant_id=tenant_id, user_id=assignee_id
+        session=session, tenant_id=tenant_id, user_id=assignee_id
     ):
         raise invalid("assignee_id", ASSIGNEE_INVALID)
 
 
-def invalid_reference(exc: asyncpg.ForeignKeyViolationError) -> Exception:
+def invalid_reference(exc: IntegrityError) -> Exception:
     """A 422 for a project or assignee the foreign keys refused; anything else stays."""
-    refused = FOREIGN_KEYS.get(exc.constraint_name or "")
+    refused = FOREIGN_KEYS.get(crud.violated_constraint(exc) or "")
     return invalid(*refused) if refused else exc
 
 
 @router.get("/", response_model=TasksPublic, responses=responses(401, 422))
 async def read_tasks(
-    connections: ConnectionsDep,
-    caller: FastCaller,
-    tenant_id: FastTenantFilter,
+    session: SessionDep,
+    current_user: CurrentUser,
+    tenant_id: TenantFilter,
     project_id: uuid.UUID | None = None,
     status: TaskStatus | None = None,
     assignee_id: Annotated[
@@ -72,23 +69,20 @@ async def read_tasks(
     sort: TaskSort = "-created_at",
     skip: Skip = 0,
     limit: Limit = 100,
-) -> Any:
+) -> TasksPublic:
     """The tasks of the caller's tenant, filtered, sorted and paginated."""
-    async with tenant_connection(
-        connections, tenant_id=caller.tenant_id, cross_tenant=tenant_id != caller.tenant_id
-    ) as conn:
-        tasks, count = await crud.list_tasks(
-            conn=conn,
-            tenant_id=tenant_id,
-            project_id=project_id,
-            status=status,
-            assignee_id=caller.id if assignee_id == "me" else assignee_id,
-            q=q,
-            sort=sort,
-            skip=skip,
-            limit=limit,
-        )
-    return {"data": tasks, "count": count}
+    tasks, count = await crud.list_tasks(
+        session=session,
+        tenant_id=tenant_id,
+        project_id=project_id,
+        status=status,
+        assignee_id=current_user.id if assignee_id == "me" else assignee_id,
+        q=q,
+        sort=sort,
+        skip=skip,
+        limit=limit,
+    )
+    return TasksPublic.model_validate({"data": tasks, "count": count})
 
 
 @router.post(
@@ -97,54 +91,43 @@ async def read_tasks(
     status_code=status.HTTP_201_CREATED,
     responses=responses(401, 422),
 )
-async def create_task(connections: ConnectionsDep, caller: FastCaller, task_in: TaskCreate) -> Any:
+async def create_task(session: SessionDep, current_user: CurrentUser, task_in: TaskCreate) -> Task:
     """Create a task in a project of the caller's tenant."""
-    async with tenant_connection(connections, tenant_id=caller.tenant_id) as conn:
-        await check_assignee(conn, caller.tenant_id, task_in.model_dump(include={"assignee_id"}))
-        try:
-            return await crud.create_task(conn=conn, tenant_id=caller.tenant_id, task_in=task_in)
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise invalid_reference(exc) from None
+    tenant_id = current_user.tenant_id
+    await check_assignee(session, tenant_id, task_in.model_dump(include={"assignee_id"}))
+    try:
+        return await crud.create_task(session=session, tenant_id=tenant_id, task_in=task_in)
+    except IntegrityError as exc:
+        raise invalid_reference(exc) from None
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=responses(401, 404))
-async def read_task(
-    found: TaskRowInScope,
-    task_id: uuid.UUID,  # noqa: ARG001 (validated and documented here, read by `found`)
-    response: Response,
-) -> Any:
+async def read_task(task: TaskInScope, response: Response) -> Task:
     """A task, with its version as `ETag`."""
-    response.headers["ETag"] = etag(found.task["version"])
-    return found.task
+    response.headers["ETag"] = etag(task.version)
+    return task
 
 
 @router.patch("/{task_id}", response_model=TaskPublic, responses=responses(401, 404, 412, 422))
 async def update_task(
-    connections: ConnectionsDep,
-    found: TaskRowInScope,
-    task_id: uuid.UUID,  # noqa: ARG001 (validated and documented here, read by `found`)
+    session: SessionDep,
+    task: TaskInScope,
     expected_version: IfMatch,
     task_in: TaskUpdate,
     response: Response,
-) -> Any:
+) -> Task:
     """Change a task; with `If-Match`, only if nobody changed it since."""
     changes = task_in.model_dump(exclude_unset=True)
-    task = found.task
-    async with tenant_connection(
-        connections,
-        tenant_id=found.caller.tenant_id,
-        cross_tenant=task["tenant_id"] != found.caller.tenant_id,
-    ) as conn:
-        await check_assignee(conn, task["tenant_id"], changes)
-        try:
-            updated = await crud.update_task_row(
-                conn=conn, task=task, data=changes, expected_version=expected_version
-            )
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise invalid_reference(exc) from None
+    await check_assignee(session, task.tenant_id, changes)
+    try:
+        updated = await crud.update_versioned(
+            session=session, row=task, data=changes, expected_version=expected_version
+        )
+    except IntegrityError as exc:
+        raise invalid_reference(exc) from None
     if updated is None:
         raise stale_or_gone(expected_version)
-    response.headers["ETag"] = etag(updated["version"])
+    response.headers["ETag"] = etag(updated.version)
     return updated
 
 

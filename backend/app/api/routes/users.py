@@ -8,7 +8,6 @@ from app.api.deps import (
     CrossTenantSessionDep,
     CurrentAdmin,
     CurrentUser,
-    FastCaller,
     Limit,
     SessionDep,
     Skip,
@@ -96,9 +95,9 @@ async def register_user(
 
 
 @router.get("/me", response_model=UserPublic, responses=responses(401))
-async def read_user_me(caller: FastCaller) -> Any:
+async def read_user_me(current_user: CurrentUser) -> User:
     """The caller's own user."""
-    return caller.user
+    return current_user
 
 
 @router.patch("/me", response_model=UserPublic, responses=responses(401, 409, 422))
