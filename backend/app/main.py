@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
+from app import __version__
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.limits import RequestLimits, trusted_proxies
@@ -40,6 +41,7 @@ OPENAPI_URL = f"{settings.API_V1_STR}/openapi.json"
 
 app = FastAPI(
     title=settings.PROJECT_NAME,
+    version=__version__,
     # The schema and the docs pages (served offline, see api/docs.py) only when enabled;
     # app.openapi() still builds the schema for scripts/generate-client.sh.
     openapi_url=OPENAPI_URL if settings.docs_enabled else None,

@@ -1,9 +1,7 @@
 """Small async factories. They go through the HTTP API, except for what the API cannot
 make (a superuser), so the tests exercise the same paths as clients do."""
 
-import math
 import secrets
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -12,7 +10,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from httpx import AsyncClient
-from passlib.context import CryptContext
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -189,23 +186,3 @@ async def purge(
                 )
             )
         )
-
-
-def slow_context(seconds: float) -> CryptContext:
-    """argon2id at OWASP's memory minimum, its time cost raised until one hash takes about
-    `seconds` here: for tests that need hashing to take measurable time."""
-
-    def context(time_cost: int) -> CryptContext:
-        return CryptContext(
-            schemes=["argon2", "bcrypt"],
-            deprecated="auto",
-            argon2__type="ID",
-            argon2__memory_cost=19_456,
-            argon2__time_cost=time_cost,
-            argon2__parallelism=1,
-        )
-
-    start = time.perf_counter()
-    context(2).hash("calibration")
-    per_pass = (time.perf_counter() - start) / 2
-    return context(max(2, math.ceil(seconds / per_pass)))

@@ -23,7 +23,7 @@ ROOT_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 EMBEDDED_POSTGRES = ROOT_DIR / "scripts" / "embedded_postgres.py"
 API = "/api/v1"
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 60.0  # a bound on a hang on a busy machine, not a speed requirement
 PASSWORD = "correct horse battery staple"
 
 

@@ -154,10 +154,10 @@ ROOT_DIR = Path(__file__).resolve().parents[2]
 LOCAL_OVERRIDES = {"BACKEND_CORS_ORIGINS"}
 
 
-def readme_defaults() -> dict[str, str]:
-    """`| `NAME` | default | meaning |` rows of the README's configuration table."""
+def documented_defaults() -> dict[str, str]:
+    """`| `NAME` | default | meaning |` rows of the table in docs/configuration.md."""
     defaults: dict[str, str] = {}
-    for line in (ROOT_DIR / "README.md").read_text().splitlines():
+    for line in (ROOT_DIR / "docs" / "configuration.md").read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 3 and cells[0].startswith("`"):
             for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[0]):
@@ -175,12 +175,12 @@ def rendered(default: Any) -> str:
     return f"`{default}`"
 
 
-def test_the_readme_table_and_the_env_file_agree_with_the_settings() -> None:
-    table = readme_defaults()
+def test_the_configuration_table_and_the_env_file_agree_with_the_settings() -> None:
+    table = documented_defaults()
     env_text = (ROOT_DIR / ".env").read_text()
     env = dotenv_values(ROOT_DIR / ".env")
     for name, field in Settings.model_fields.items():
-        assert name in table, f"README configuration table has no row for {name}"
+        assert name in table, f"docs/configuration.md has no row for {name}"
         assert table[name].startswith(rendered(field.default)), (name, table[name])
         assert re.search(rf"^(# )?{name}=", env_text, re.MULTILINE), f".env does not name {name}"
         value = env.get(name)

@@ -1,7 +1,6 @@
 """The task list stays on an index when a tenant holds many tasks."""
 
 import re
-import time
 import uuid
 
 from sqlalchemy import text
@@ -45,7 +44,6 @@ def explain_sql(statement: ClauseElement) -> str:
 async def test_tenant_project_status_list_uses_an_index(
     make: Factories, session: AsyncSession
 ) -> None:
-    started = time.monotonic()
     owner = await make.signup(tenant_name="Big")
     tenant_id = uuid.UUID(owner.tenant_id)
     params = {"tenant_id": tenant_id, "projects": PROJECTS, "tasks": TASKS}
@@ -87,4 +85,3 @@ async def test_tenant_project_status_list_uses_an_index(
         )
         assert "Seq Scan on task" not in plan, plan
         assert INDEX_SCAN.search(plan), plan
-    assert time.monotonic() - started < 10

@@ -5,6 +5,7 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.operations import ops
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -25,6 +26,34 @@ QUEUE_TABLES = {"pgqueuer", "pgqueuer_log", "pgqueuer_schedules", "pgqueuer_stat
 
 def include_name(name: str | None, type_: str, _: object) -> bool:
     return not (type_ == "table" and name in QUEUE_TABLES)
+
+
+def unique_constraints_first(
+    _context: object, _revision: object, directives: list[ops.MigrationScript]
+) -> None:
+    """Autogenerate lists new tables before changes to existing ones, so a new composite
+    foreign key (`(tenant_id, task_id) -> task (tenant_id, id)`) would be created before the
+    unique constraint it needs, and that constraint dropped first on downgrade. Add such
+    unique constraints before any new table, and drop them after the new tables."""
+    for script in directives:
+
+        def adds_unique(op_: ops.MigrateOperation, kind: type[ops.MigrateOperation]) -> bool:
+            return (
+                isinstance(op_, ops.ModifyTableOps)
+                and bool(op_.ops)
+                and all(
+                    isinstance(inner, kind) and inner.constraint_type == "unique"  # type: ignore[attr-defined]
+                    for inner in op_.ops
+                )
+            )
+
+        upgrade, downgrade = script.upgrade_ops, script.downgrade_ops
+        if isinstance(upgrade, ops.UpgradeOps):
+            first = [o for o in upgrade.ops if adds_unique(o, ops.CreateUniqueConstraintOp)]
+            upgrade.ops = first + [o for o in upgrade.ops if o not in first]
+        if isinstance(downgrade, ops.DowngradeOps):
+            last = [o for o in downgrade.ops if adds_unique(o, ops.DropConstraintOp)]
+            downgrade.ops = [o for o in downgrade.ops if o not in last] + last
 
 
 def database_url() -> str:
@@ -69,6 +98,7 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         include_name=include_name,
+        process_revision_directives=unique_constraints_first,
     )
     with context.begin_transaction():
         context.run_migrations()

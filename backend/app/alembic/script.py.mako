@@ -7,8 +7,15 @@ Create Date: ${create_date}
 
 from collections.abc import Sequence
 
+<%
+    body = (upgrades or "") + (downgrades or "")
+%>\
+% if "sa." in body:
 import sqlalchemy as sa
+% endif
+% if "sqlmodel." in body:
 import sqlmodel.sql.sqltypes
+% endif
 from alembic import op
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}

@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     def docs_enabled(self) -> bool:
         return self.API_DOCS if self.API_DOCS is not None else self.ENVIRONMENT != "production"
 
-    # Background jobs (pgqueuer): see README "Background jobs".
+    # Background jobs (pgqueuer): see docs/architecture.md, "Background jobs".
     WORKER_IN_PROCESS: bool = True
     JOB_MAX_ATTEMPTS: int = Field(default=12, ge=1)
     JOB_RETRY_DELAY_SECONDS: float = Field(default=5.0, gt=0)

@@ -158,7 +158,7 @@ def main() -> None:
         if not role.bound_by_rls:
             advice = (
                 "Row-level security does not bind this role: give the service a role of its "
-                "own in DATABASE_URL and the owner in MIGRATIONS_DATABASE_URL (README: Database roles)"
+                "own in DATABASE_URL and the owner in MIGRATIONS_DATABASE_URL (docs/deployment.md: Database roles)"
             )
             if settings.MIGRATIONS_DATABASE_URL:  # two roles configured, yet one bypasses
                 raise SystemExit(advice)
@@ -166,7 +166,7 @@ def main() -> None:
         if role.ungranted_tables:  # e.g. a role introduced after the migrations ran
             raise SystemExit(
                 f"{role.name} may not read {role.ungranted_tables} table(s) of the schema: "
-                "grant them as the owner (README: Database roles)"
+                "grant them as the owner (docs/deployment.md: Database roles)"
             )
     else:
         raise SystemExit(f"usage: {sys.argv[0]} ensure | check | service-url OWNER_URL")

@@ -52,6 +52,9 @@ class Task(TaskBase, table=True):
             ondelete="SET NULL (assignee_id)",
         ),
         one_of("status", TaskStatus, "status"),
+        # What a composite key from a table hanging off a task points at (project and user
+        # have theirs): `(tenant_id, task_id) -> task (tenant_id, id)`.
+        sa.UniqueConstraint("tenant_id", "id"),
         sa.Index("ix_task_tenant_id_created_at", "tenant_id", "created_at"),
         # Serves the board view: one project's tasks of one status, newest first.
         sa.Index(

@@ -43,12 +43,14 @@ ID_OF_B: dict[str, Callable[[World], str]] = {
     "invitation_id": lambda world: world.invitation_of_b["id"],
 }
 NOT_IDS = {"email"}
-# A plausible, valid body for a route with an id parameter that takes one.
+# A plausible, valid body for a route with an id parameter that takes one, by the path's last
+# literal segment: `/tasks/{task_id}` takes a task's, a nested `/tasks/{task_id}/comments/`
+# a comment's.
 BODY_FOR: dict[str, dict[str, Any]] = {
-    "user_id": {"full_name": "Hijacked", "role": "member"},
-    "project_id": {"name": "Hijacked", "description": "by A"},
-    "task_id": {"title": "Hijacked", "status": "done"},
-    "tenant_id": {"name": "Hijacked"},
+    "users": {"full_name": "Hijacked", "role": "member"},
+    "projects": {"name": "Hijacked", "description": "by A"},
+    "tasks": {"title": "Hijacked", "status": "done"},
+    "tenants": {"name": "Hijacked"},
 }
 KNOWN_LISTS = {"/users/", "/projects/", "/tasks/", "/tenants/", "/invitations/"}
 SUPERUSER_LISTS = {"/tenants/"}
@@ -87,11 +89,23 @@ def fill(path: str, ids: list[str], value: Callable[[str], str]) -> str:
     return path
 
 
-def body_for(path: str, ids: list[str], takes_body: bool) -> dict[str, Any] | None:
+def last_segment(path: str) -> str:
+    """The last literal segment of a path: the collection (or action) a body is for."""
+    return [part for part in path.split("/") if part and not part.startswith("{")][-1]
+
+
+def body_for(path: str, takes_body: bool) -> dict[str, Any] | None:
     if not takes_body:
         return None
-    assert ids[-1] in BODY_FOR, f"{path}: add a plausible body to BODY_FOR"
-    return BODY_FOR[ids[-1]]
+    segment = last_segment(path)
+    assert segment in BODY_FOR, f"{path}: add a plausible body for {segment!r} to BODY_FOR"
+    return BODY_FOR[segment]
+
+
+def test_a_nested_route_takes_the_body_of_its_own_collection() -> None:
+    assert last_segment(f"{API}/tasks/{{task_id}}") == "tasks"
+    assert last_segment(f"{API}/tasks/{{task_id}}/comments/") == "comments"
+    assert last_segment(f"{API}/tasks/{{task_id}}/comments/{{comment_id}}") == "comments"
 
 
 async def snapshot(client: AsyncClient, world: World) -> dict[str, Any]:
@@ -165,7 +179,7 @@ async def test_another_tenants_rows_by_id_are_404_like_random_ids(
     actor = world.a.by_role(role)
     walked = 0
     for method, path, ids, takes_body in id_routes():
-        body = body_for(path, ids, takes_body)
+        body = body_for(path, takes_body)
         of_b = await client.request(
             method,
             fill(path, ids, lambda name: ID_OF_B[name](world)),
