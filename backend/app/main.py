@@ -11,7 +11,7 @@ from app import __version__
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.limits import RequestLimits, trusted_proxies
-from app.api.main import api_router
+from app.api.main import include_flat
 from app.api.middleware import RequestContextMiddleware
 from app.core.config import settings
 from app.core.db import engine
@@ -68,7 +68,7 @@ app.add_middleware(RequestLimits)
 app.add_middleware(RequestContextMiddleware, hsts=settings.SERVED_OVER_HTTPS)
 app.add_middleware(trusted_proxies)
 install_error_handlers(app)
-app.include_router(api_router, prefix=settings.API_V1_STR)
+include_flat(app, settings.API_V1_STR)
 if settings.docs_enabled:
     install_docs(app, openapi_url=OPENAPI_URL)
 

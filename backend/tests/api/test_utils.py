@@ -1,5 +1,11 @@
+import inspect
+
+from fastapi import APIRouter
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.routing import APIRoute
 from httpx import ASGITransport, AsyncClient
 
+from app.api.main import ROUTE_OPTIONS, FlatRoute, api_routers
 from app.main import app
 from tests.conftest import API
 from tests.factories import Factories
@@ -69,3 +75,35 @@ async def test_routes_match_behind_a_root_path(client: AsyncClient, make: Factor
     assert found.status_code == 200, found.text
     assert found.json()["id"] == task["id"]
     assert health.status_code == 200
+
+
+def unwrapped(value: object) -> object:
+    """A default FastAPI resolves when the copy is made, or keeps as a placeholder."""
+    return value.value if isinstance(value, DefaultPlaceholder) else value
+
+
+def test_the_flat_routes_carry_every_option_of_their_routers() -> None:
+    """api/main.py copies each route into the app's flat list: every option FastAPI's
+    `add_api_route` takes must arrive as the router had it (a new option included)."""
+    carried = set(ROUTE_OPTIONS) | {"path", "route_class_override"}
+    taken = set(inspect.signature(APIRouter.add_api_route).parameters) - {"self"}
+    assert taken == carried
+    flat = {
+        (route.path, tuple(sorted(route.methods))): route
+        for route in app.routes
+        if isinstance(route, FlatRoute)
+    }
+    originals = [route for router in api_routers for route in router.routes]
+    assert len(flat) == len(originals)
+    for original in originals:
+        assert isinstance(original, APIRoute)
+        copy = flat[(API + original.path, tuple(sorted(original.methods)))]
+        for name in ROUTE_OPTIONS:
+            if name == "generate_unique_id_function":
+                continue  # the router's default gives way to the app's, as with include_router
+            assert unwrapped(getattr(copy, name)) == unwrapped(getattr(original, name)), (
+                original.path,
+                name,
+            )
+        assert copy.operation_id is None
+        assert copy.unique_id == f"{original.tags[0]}-{original.name}"
