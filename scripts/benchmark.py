@@ -148,6 +148,23 @@ def operations(
             concurrency=c,
         ),
         Op(
+            "project_get",
+            "GET",
+            [(f"{prefix}/projects/{p}", None) for p in project_ids],
+            concurrency=c,
+        ),
+        Op("projects_list", "GET", [(f"{prefix}/projects/?limit=20", None)], concurrency=c),
+        Op(
+            "project_update",
+            "PATCH",
+            [
+                (f"{prefix}/projects/{p}", json.dumps({"name": "bench-patch {seq}"}))
+                for p in project_ids
+            ],
+            content_type="application/json",
+            concurrency=c,
+        ),
+        Op(
             "login",
             "POST",
             [(f"{prefix}/login/access-token", form)],

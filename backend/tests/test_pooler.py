@@ -484,7 +484,7 @@ async def test_a_superusers_requests_leave_no_cross_tenant_setting_behind(
     service: Service, deployment: Deployment
 ) -> None:
     """The seeded superuser reads and writes another tenant's rows (the cross-tenant paths,
-    ORM and hot path alike); afterwards no server connection carries a tenant setting."""
+    every route alike); afterwards no server connection carries a tenant setting."""
     async with httpx.AsyncClient(base_url=service.base_url, timeout=30) as http:
         tenant = await sign_up(http)
         await seed(http, tenant, projects=1, tasks=2)

@@ -157,3 +157,41 @@ async def test_two_users_with_one_email_at_once(made: Made, engine: AsyncEngine)
     assert sorted(statuses) in ([200, 409, 409, 409], [201, 409, 409, 409]), statuses
     query = sa.select(sa.func.count()).select_from(User).where(col(User.email) == email)
     assert await count(engine, query) == 1
+
+
+async def blocked_on_a_lock(engine: AsyncEngine, at_least: int = 1) -> None:
+    """Return once `at_least` of the service's connections wait for a row lock (bounded)."""
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(200):
+        async with engine.connect() as connection:
+            if (await connection.execute(waiting)).scalar_one() >= at_least:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no request came to wait for the lock")
+
+
+async def test_an_assignee_deactivated_while_a_task_is_written_is_not_assigned(
+    made: Made, engine: AsyncEngine
+) -> None:
+    """The assignee check and the task's write share one transaction, the assignee held
+    until the commit: a deactivation under way when a task names them decides first."""
+    headers = await made.owner()
+    email = unique_email("assignee")
+    body = {"email": email, "password": PASSWORD}
+    member = await made.http.post(f"{API}/users/", json=body, headers=headers)
+    assert member.status_code == 201, member.text
+    made.emails.append(email)
+    project = await made.http.post(f"{API}/projects/", json={"name": "P"}, headers=headers)
+    task = {"project_id": project.json()["id"], "title": "t", "assignee_id": member.json()["id"]}
+    async with across_tenants(engine) as connection:  # a deactivation, not yet committed
+        await connection.execute(
+            sa.update(User).where(col(User.id) == member.json()["id"]).values(is_active=False)
+        )
+        created = asyncio.create_task(made.http.post(f"{API}/tasks/", json=task, headers=headers))
+        await blocked_on_a_lock(engine)
+    response = await created
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "assignee_id"]

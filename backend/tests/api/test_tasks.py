@@ -36,8 +36,8 @@ NOT_FOUND = {"detail": "Task not found"}
 
 @asynccontextmanager
 async def recorded_statements(session: AsyncSession) -> AsyncIterator[list[str]]:
-    """The statements the app sends while inside: through the ORM and, on the hot paths,
-    straight on the test's asyncpg connection."""
+    """The statements the app sends while inside: through SQLAlchemy, and straight on the
+    test's asyncpg connection (the tenant context riding on BEGIN)."""
     statements: list[str] = []
 
     def orm(*args: Any) -> None:
@@ -56,8 +56,8 @@ async def recorded_statements(session: AsyncSession) -> AsyncIterator[list[str]]
         event.remove(engine.sync_engine, "before_cursor_execute", orm)
 
 
-# The test harness's own statements (join_transaction_mode's savepoints; TestConnection
-# saving and restoring the test's tenant context around each hot-path use), not the app's.
+# The test harness's own statements (join_transaction_mode's savepoints and the test's own
+# tenant context), not the app's.
 HARNESS_STATEMENTS = (
     "SAVEPOINT",
     "RELEASE SAVEPOINT",
@@ -771,7 +771,7 @@ async def test_deleting_the_assignee_bumps_the_version_of_their_tasks(
     assert stale.status_code == 412
 
 
-# --- The hot paths check the caller on every request -----------------------------------------
+# --- Every route checks the caller on every request -----------------------------------------
 
 
 async def test_a_revoked_login_stops_at_once_on_every_task_route(
@@ -786,7 +786,7 @@ async def test_a_revoked_login_stops_at_once_on_every_task_route(
         ("GET", f"{API}/tasks/{task['id']}", None),
         ("POST", f"{API}/tasks/", {"project_id": project["id"], "title": "after"}),
         ("PATCH", f"{API}/tasks/{task['id']}", {"title": "after"}),
-        # A malformed id or body still answers 401 first, as before the hot paths.
+        # A malformed id or body still answers 401 first.
         ("GET", f"{API}/tasks/not-a-uuid", None),
         ("PATCH", f"{API}/tasks/not-a-uuid", {"title": ""}),
         ("POST", f"{API}/tasks/", {"title": ""}),
