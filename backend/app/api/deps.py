@@ -18,7 +18,7 @@ from app.core.db import SessionMaker, set_tenant_context
 from app.core.logs import set_caller
 from app.core.security import AccessClaims, decode_access_token
 from app.crud.common import Row
-from app.models import ROLE_RANK, Invitation, Project, Role, Task, User, utc_now
+from app.models import ROLE_RANK, Invitation, Project, Role, Task, User
 
 TOKEN_URL = f"{settings.API_V1_STR}/login/access-token"
 reusable_oauth2 = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
@@ -225,16 +225,12 @@ def in_scope(
     return load
 
 
-def pending(invitation: Invitation) -> bool:
-    return invitation.accepted_at is None and invitation.expires_at > utc_now()
-
-
 UserInScope = Annotated[User, Depends(in_scope(User, not_found="User not found"))]
 ProjectInScope = Annotated[Project, Depends(in_scope(Project, not_found="Project not found"))]
 TaskInScope = Annotated[Task, Depends(in_scope(Task, not_found="Task not found"))]
 InvitationInScope = Annotated[
     Invitation,
-    Depends(in_scope(Invitation, not_found="Invitation not found", visible=pending)),
+    Depends(in_scope(Invitation, not_found="Invitation not found", visible=crud.is_pending)),
 ]
 
 

@@ -34,6 +34,7 @@ from app.crud.invitations import (
     add_invitation,
     consume_invitation,
     delete_invitation,
+    is_pending,
     list_invitations,
 )
 from app.crud.projects import (
@@ -103,6 +104,7 @@ __all__ = [
     "get_tenant",
     "get_user_by_email",
     "is_active_user_of_tenant",
+    "is_pending",
     "list_invitations",
     "list_projects",
     "list_tasks",

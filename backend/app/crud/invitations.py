@@ -17,6 +17,11 @@ def _pending() -> sa.ColumnElement[bool]:
     return sa.and_(col(Invitation.accepted_at).is_(None), col(Invitation.expires_at) > utc_now())
 
 
+def is_pending(invitation: Invitation) -> bool:
+    """`_pending()` for an invitation already loaded (the path loader's)."""
+    return invitation.accepted_at is None and invitation.expires_at > utc_now()
+
+
 async def add_invitation(
     *,
     session: AsyncSession,
